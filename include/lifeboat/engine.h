@@ -100,6 +100,12 @@ int lb_guard_check(struct lb_pg *c, const struct lb_env *env,
                    const struct lb_env_target *t, int64_t deadline_ms,
                    struct lb_guard_seen *seen, struct lb_err *err);
 
+/* Create (or replace the row of) the marker table lifeboat_guard(environment,
+ * token) through `c`, with no identity checks: for the sandbox, which has
+ * just created the cluster itself. */
+int lb_guard_install_marker(struct lb_pg *c, const char *environment,
+                            const char *token, struct lb_err *err);
+
 /* Create the opt-in marker on a target (what `lifeboat guard install` does).
  * Refuses when the target's role is not staging or its identifier is
  * protected. */

@@ -65,12 +65,20 @@ int lb_pg_query(struct lb_pg *c, const char *sql, int nparams,
 int lb_pg_scalar(struct lb_pg *c, const char *sql, int nparams,
                  const char *const *values, int64_t deadline_ms, char **out,
                  struct lb_err *err);
-/* Run several statements with no parameters and no wanted rows (PQsendQuery). */
+/* Run several statements with no parameters and no wanted rows (PQsendQuery).
+ * Stops at the first error (LB_EDB with its SQLSTATE).
+ * After a timeout or interrupt the query is cancelled and its results
+ * drained (err->sqlstate "57014"); the connection stays usable unless the
+ * server did not answer the cancel within 5 s (then lb_pg_ok() is 0). A
+ * lost connection is LB_EDB with sqlstate "08006". */
 int lb_pg_exec_script(struct lb_pg *c, const char *sql, int64_t deadline_ms,
                       struct lb_err *err);
 
 /* Quoted identifier ("inventory" → "\"inventory\""); handles "schema.name"
- * when split=1 by quoting each part. Caller frees. NULL on failure. */
+ * when split=1 by quoting each part (split on the first '.' outside double
+ * quotes; a part already written as a quoted identifier is kept as is).
+ * c may be NULL: the name is then quoted by doubling '"' (right for the
+ * UTF-8 encodings lifeboat uses). Caller frees. NULL on failure. */
 char *lb_pg_quote_ident(struct lb_pg *c, const char *name, int split);
 
 /* What libpq reports after connecting (borrowed, valid while connected). */
@@ -97,7 +105,13 @@ char *lb_pg_conninfo_redact(const char *conninfo);
 int lb_pg_conninfo_split_password(const char *conninfo, char **without,
                                   char **password, struct lb_err *err);
 char *lb_pg_conninfo_get(const char *conninfo, const char *keyword);
-/* Return conninfo with one keyword replaced or added (e.g. dbname). */
+/* Return conninfo with one keyword replaced or added (e.g. dbname); value
+ * NULL removes it. NULL if conninfo does not parse or libpq does not know
+ * the keyword.
+ * Results of redact/split_password/with are in key=value form, in libpq's
+ * option order, values single-quoted (with \\ and \' escaped) only where
+ * needed. redact of a text libpq cannot parse falls back to
+ * lb_redact_text(NULL, conninfo). */
 char *lb_pg_conninfo_with(const char *conninfo, const char *keyword,
                           const char *value);
 

@@ -21,6 +21,13 @@ enum lb_report_format {
 /* Parse "md,json" into a bit set. LB_EINVAL for an unknown format. */
 int lb_report_parse_formats(const char *text, unsigned *out, struct lb_err *err);
 
+/*
+ * The run's verdict in words, from its status: "PASSED", "FAILED",
+ * "REFUSED", "ABORTED", "INTERRUPTED", "ROLLBACK FAILED", "PLANNED (dry run)",
+ * "ERROR", "RUNNING" or "UNKNOWN". Static string.
+ */
+const char *lb_report_verdict(const struct lb_run_view *v);
+
 /* Render into b (appends). Deterministic for a given view. */
 void lb_report_markdown(const struct lb_run_view *v, struct lb_buf *b);
 void lb_report_json(const struct lb_run_view *v, struct lb_buf *b);

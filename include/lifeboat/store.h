@@ -51,6 +51,18 @@ struct lb_run_info {
 /* A fresh run id: "YYYYMMDD-HHMMSS-xxxx" (UTC, 4 random hex). out >= 32. */
 void lb_store_new_run_id(char *out, size_t outsz);
 
+/*
+ * Every write below is its own transaction. Errors: LB_EINVAL for a status
+ * or severity not in the lists given here, a missing required string (ids,
+ * names, kind, category, title, phase, table) or a duplicate (run id, step
+ * seq, rollback id); LB_ENOTFOUND when the run, step or rollback does not
+ * exist; LB_ETIMEOUT when another writer holds the lock past the 10 s busy
+ * timeout; LB_EDB otherwise. The run begins as status "running" and records
+ * this process (pid, host, start time) as its writer.
+ *
+ * A child row's step_seq is the step it came from; pass -1 for the run as
+ * a whole (it reads back as -1).
+ */
 int lb_store_run_begin(struct lb_store *s, const struct lb_run_info *info,
                        struct lb_err *err);
 
@@ -119,13 +131,24 @@ int lb_store_table_stat(struct lb_store *s, const char *run_id, int step_seq,
                         const struct lb_table_stat *ts, struct lb_err *err);
 
 /* Rollbacks: registered (committed before the fault runs), then the result.
- * status: registered, passed, failed, not_run */
+ * status: registered, running, passed, failed, not_run. A rollback caught
+ * running by a dead writer is recorded failed (it may have half-run). */
 int lb_store_rollback_register(struct lb_store *s, const char *run_id, int id,
                                const char *name, const char *declared_at,
                                struct lb_err *err);
 int lb_store_rollback_status(struct lb_store *s, const char *run_id, int id,
                              const char *status, const char *error,
                              struct lb_err *err);
+
+/*
+ * Whether the process that began a run is still alive, from the writer
+ * identity a run records (pid, host name, start time in clock ticks after
+ * boot from /proc/<pid>/stat field 22, or -1 if unknown). A writer on
+ * another host, or with no pid, counts as alive: we cannot tell. A pid that
+ * is gone, a zombie, or now a different process (its start time differs) is
+ * dead. lb_store_open uses this to mark runs of dead writers 'interrupted'.
+ */
+int lb_store_writer_alive(const char *host, long long pid, long long start_time);
 
 /* ---- halt switch ----------------------------------------------------- */
 

@@ -50,6 +50,10 @@ int lb_err_prefix(struct lb_err *err, const char *fmt, ...)
 void lb_err_clear(struct lb_err *err);
 /* Short stable name of a code: "timeout", "safety", ... */
 const char *lb_rc_name(int code);
+/* CLI exit code for a return code when nothing more specific is known:
+ * 0 → 0, LB_EINVAL → 2, LB_ESAFETY → 3, LB_EHALT/LB_EABORT → 4,
+ * LB_EINTR → 130, anything else → 1. */
+int lb_rc_exit_code(int code);
 
 /* Exit codes of the CLI, as DESIGN defines them. */
 enum lb_exit {
@@ -121,6 +125,7 @@ int lb_wall_parse(const char *text, int64_t *out_ms);
 #define LB_NO_DEADLINE INT64_MAX
 /* Milliseconds left before a monotonic deadline (0 if passed). */
 int64_t lb_deadline_left(int64_t deadline_mono_ms);
+/* Sleep; returns early when an interrupt (lb_interrupted) arrives. */
 void lb_sleep_ms(int64_t ms);
 
 /* ---- interrupts ------------------------------------------------------ */
@@ -129,11 +134,14 @@ void lb_sleep_ms(int64_t ms);
  * SIGINT/SIGTERM handling. This is process-wide by nature (a signal handler
  * can reach nothing else), so it is the one piece of global state lifeboat
  * keeps. lb_interrupt_install sets the handlers; lb_interrupted() returns the
- * number of signals received (0, 1, 2+): the first stops the step and rolls
- * back, the second forces.
+ * number of signals received and not yet acknowledged. The first signal
+ * stops the step; the runner acknowledges it and runs the rollbacks, which
+ * every wait lets finish unless a second signal arrives (force).
  */
 void lb_interrupt_install(void);
 int lb_interrupted(void);
+/* Mark every signal so far as handled: lb_interrupted() reads 0 again. */
+void lb_interrupt_acknowledge(void);
 /* For tests and for re-arming after a handled interrupt. */
 void lb_interrupt_reset(void);
 /* Raise the count as a signal would (used by tests). */
@@ -160,6 +168,10 @@ size_t lb_secrets_count(const struct lb_secrets *s);
  * and generic patterns masked too: "password=..." / "PGPASSWORD=...",
  * URI userinfo passwords ("postgres://u:pw@h"), "?password=...",
  * "Authorization: ..." headers. s may be NULL (patterns only). Caller frees.
+ * Also masked: values of keys ending in password/passwd/secret/token/api_key/
+ * signature ("key=value", "key = 'quoted'", JSON "key": "value"), the
+ * Proxy-Authorization, X-Amz-Security-Token, X-Api-Key and Cookie headers,
+ * and "Bearer <token>". NULL text gives NULL.
  */
 char *lb_redact_text(const struct lb_secrets *s, const char *text);
 
@@ -190,7 +202,8 @@ int lb_str_starts(const char *s, const char *prefix);
 int lb_str_ends(const char *s, const char *suffix);
 /* Read a whole file. Caller frees *out. */
 int lb_file_read(const char *path, char **out, size_t *len, struct lb_err *err);
-/* Write atomically (temp file + rename). */
+/* Write atomically: temp file in the same directory, fsync, rename. A new
+ * file gets mode 0644; an existing file keeps its mode. */
 int lb_file_write(const char *path, const void *data, size_t len, struct lb_err *err);
 int lb_file_exists(const char *path);
 /* mkdir -p. */

@@ -1,0 +1,112 @@
+/* The environment: targets, backups, routes, protected systems. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lifeboat/engine.h"
+
+static void free_argv(char **argv)
+{
+    if (!argv)
+        return;
+    for (char **p = argv; *p; p++)
+        free(*p);
+    free(argv);
+}
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void lb_env_free(struct lb_env *env)
+{
+    if (!env)
+        return;
+    for (size_t i = 0; i < env->ntargets; i++) {
+        struct lb_env_target *t = &env->targets[i];
+        free(t->name);
+        free(t->conninfo);
+        free(t->role);
+        free(t->region);
+        free(t->system_identifier);
+        free(t->cluster_name);
+        free(t->guard_token);
+        free(t->replica_of);
+        free(t->data_dir);
+        free_argv(t->stop_argv);
+        free_argv(t->start_argv);
+    }
+    free(env->targets);
+    for (size_t i = 0; i < env->nbackups; i++) {
+        struct lb_env_backup *b = &env->backups[i];
+        free(b->name);
+        free(b->kind);
+        free(b->path);
+        free(b->wal_archive);
+        free(b->source);
+        free(b->stanza);
+        free_argv(b->argv);
+    }
+    free(env->backups);
+    for (size_t i = 0; i < env->nroutes; i++) {
+        free(env->routes[i].name);
+        free(env->routes[i].target);
+    }
+    free(env->routes);
+    free_strv(env->protected_sysids, env->nprotected_sysids);
+    free_strv(env->protected_hosts, env->nprotected_hosts);
+    free(env->name);
+    free(env->path);
+    free(env->scratch);
+    lb_secrets_free(env->secrets);
+    free(env);
+}
+
+static const struct lb_env_target *target_by_name(const struct lb_env *env,
+                                                  const char *name)
+{
+    for (size_t i = 0; i < env->ntargets; i++)
+        if (strcmp(env->targets[i].name, name) == 0)
+            return &env->targets[i];
+    return NULL;
+}
+
+const struct lb_env_target *lb_env_target(const struct lb_env *env, const char *name)
+{
+    if (!env || !name)
+        return NULL;
+    const struct lb_env_target *t = target_by_name(env, name);
+    if (t)
+        return t;
+    for (size_t i = 0; i < env->nroutes; i++)
+        if (strcmp(env->routes[i].name, name) == 0)
+            return target_by_name(env, env->routes[i].target);
+    return NULL;
+}
+
+const struct lb_env_backup *lb_env_backup(const struct lb_env *env, const char *name)
+{
+    if (!env || !name)
+        return NULL;
+    for (size_t i = 0; i < env->nbackups; i++)
+        if (strcmp(env->backups[i].name, name) == 0)
+            return &env->backups[i];
+    return NULL;
+}
+
+void lb_env_set_route(struct lb_env *env, const char *route, const char *target)
+{
+    for (size_t i = 0; i < env->nroutes; i++) {
+        if (strcmp(env->routes[i].name, route) == 0) {
+            free(env->routes[i].target);
+            env->routes[i].target = lb_xstrdup(target);
+            return;
+        }
+    }
+    env->routes = lb_xrealloc(env->routes, (env->nroutes + 1) * sizeof(*env->routes));
+    env->routes[env->nroutes].name = lb_xstrdup(route);
+    env->routes[env->nroutes].target = lb_xstrdup(target);
+    env->nroutes++;
+}

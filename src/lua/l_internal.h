@@ -1,0 +1,94 @@
+/*
+ * Private to the Lua bindings: helpers every l_*.c file shares, and the
+ * luaopen_* entry points the state loader calls.
+ */
+#ifndef LIFEBOAT_L_INTERNAL_H
+#define LIFEBOAT_L_INTERNAL_H
+
+#include <stdint.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "lifeboat/engine.h"
+#include "lifeboat/script.h"
+
+struct lb_pg;
+
+/* Metatable names. */
+#define LB_MT_TARGET "lifeboat.target"
+#define LB_MT_BACKUP "lifeboat.backup"
+#define LB_MT_BASELINE "lifeboat.baseline"
+#define LB_MT_ERROR "lifeboat.error"
+
+/* "file:line" of the Lua code at `level` (1 = caller of the C function). */
+void l_where(lua_State *L, int level, char *out, size_t outsz);
+
+/* Raise unless the script is executing a step (or a rollback). */
+struct lb_script *l_need_exec(lua_State *L, const char *what);
+
+/* Raise an operational error with a code and a printf message. */
+int l_raise(lua_State *L, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Deadline for a host call made now: the step's deadline (monotonic ms). */
+int64_t l_deadline(lua_State *L);
+
+/* Optional table fields. Missing → default; wrong type → luaL_error naming it. */
+const char *l_opt_string_field(lua_State *L, int t, const char *k, const char *def);
+lua_Integer l_opt_int_field(lua_State *L, int t, const char *k, lua_Integer def);
+lua_Number l_opt_number_field(lua_State *L, int t, const char *k, lua_Number def);
+int l_opt_bool_field(lua_State *L, int t, const char *k, int def);
+/* A duration: string ("10m") or number of seconds. -1 if absent. */
+int64_t l_opt_duration_field(lua_State *L, int t, const char *k);
+int64_t l_check_duration(lua_State *L, int idx);
+/* An array of strings at t[k] (or nil), returned NULL-ended; lives in a
+ * userdata box pushed on the stack (freed by the GC). */
+const char **l_opt_string_array(lua_State *L, int t, const char *k);
+
+struct lb_pg_result;
+/* Push a query result as an array of row tables with typed values. */
+void l_push_rows(lua_State *L, const struct lb_pg_result *r);
+/* Push one typed value of a result (nil for NULL). */
+void l_push_value(lua_State *L, const struct lb_pg_result *r, int row, int col);
+
+/* Target handles. */
+struct l_target {
+    char *name;                 /* as the scenario named it (route or target) */
+    struct lb_pg *conn;         /* NULL until first use; closed on close */
+    int guarded;                /* guard passed on this connection */
+    int closed;
+};
+struct l_target *l_check_target(lua_State *L, int idx);
+/* Resolve the environment target of a handle (routes followed now). */
+const struct lb_env_target *l_target_env(lua_State *L, struct l_target *t);
+/* Connect (if needed) and run the guard; raise on refusal. */
+struct lb_pg *l_target_conn(lua_State *L, struct l_target *t);
+/* Re-run the guard before a destructive action; raise on refusal. */
+void l_target_guard(lua_State *L, struct l_target *t, const char *action);
+
+const struct lb_env_backup *l_check_backup(lua_State *L, int idx);
+
+/* Record a tool run (command, status, output) on the current step. */
+struct lb_tool_run;
+void l_record_tool(lua_State *L, const char *what, const struct lb_tool_run *tr);
+
+/* luaopen functions: each registers globals or a module table. */
+int luaopen_lifeboat_scenario(lua_State *L);
+int luaopen_lifeboat_target(lua_State *L);
+int luaopen_lifeboat_fault(lua_State *L);
+/* backup(), backupctl and restore */
+int luaopen_lifeboat_backup(lua_State *L);
+int luaopen_lifeboat_exec(lua_State *L);
+int luaopen_lifeboat_env(lua_State *L);
+
+/* Plan bookkeeping used by scenario/target/backup declarations. */
+void l_plan_error(lua_State *L, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void l_note_target_use(lua_State *L, const char *name);
+void l_note_backup_use(lua_State *L, const char *name);
+
+/* The script (C struct) behind L. */
+#define l_script(L) lb_script_from_state(L)
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * files: sandbox.json (what `up` built: port, server directory, guard
+ * token, pinned identifier) and environment.lua (the same facts in the
+ * environment format DESIGN describes, read by the engine's loader).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "lifeboat/proc.h"
+#include "sandbox_int.h"
+
+#define STATE_FORMAT 1
+
+char *lb_sb_conninfo(const struct lb_sb *sb, const char *db)
+{
+    return lb_xasprintf("host=127.0.0.1 port=%d dbname=%s user=%s", sb->port, db, SB_USER);
+}
+
+int lb_sb_state_write(const struct lb_sb *sb, struct lb_err *err)
+{
+    cJSON *root = cJSON_CreateObject();
+    char *conninfo = lb_sb_conninfo(sb, SB_DB);
+    char *text = NULL;
+    char iso[64];
+    char ms[32];
+    int rc;
+
+    lb_wall_format(sb->created_at, iso, sizeof(iso));
+    snprintf(ms, sizeof(ms), "%" PRId64, sb->created_at);
+    if (root == NULL ||
+        cJSON_AddNumberToObject(root, "format", STATE_FORMAT) == NULL ||
+        cJSON_AddStringToObject(root, "created_at", iso) == NULL ||
+        cJSON_AddRawToObject(root, "created_at_ms", ms) == NULL ||
+        cJSON_AddNumberToObject(root, "port", sb->port) == NULL ||
+        cJSON_AddStringToObject(root, "conninfo", conninfo) == NULL ||
+        cJSON_AddStringToObject(root, "server_dir", sb->server_dir) == NULL ||
+        cJSON_AddStringToObject(root, "data_dir", sb->data_dir) == NULL ||
+        cJSON_AddStringToObject(root, "cluster_name", SB_CLUSTER_NAME) == NULL ||
+        cJSON_AddStringToObject(root, "system_identifier", sb->system_identifier) == NULL ||
+        cJSON_AddStringToObject(root, "guard_token", sb->guard_token) == NULL ||
+        cJSON_AddNumberToObject(root, "scale", sb->scale) == NULL) {
+        rc = lb_err_set(err, LB_ENOMEM, "sandbox.json: out of memory");
+        goto out;
+    }
+    text = cJSON_Print(root);
+    if (text == NULL) {
+        rc = lb_err_set(err, LB_ENOMEM, "sandbox.json: out of memory");
+        goto out;
+    }
+    rc = lb_file_write(sb->state_path, text, strlen(text), err);
+out:
+    cJSON_free(text);
+    cJSON_Delete(root);
+    free(conninfo);
+    return rc;
+}
+
+int lb_sb_state_read(struct lb_sb *sb, struct lb_err *err)
+{
+    cJSON *root = NULL;
+    const cJSON *v;
+    char *text = NULL;
+    int rc;
+
+    rc = lb_file_read(sb->state_path, &text, NULL, err);
+    if (rc != 0)
+        goto out;
+    root = cJSON_Parse(text);
+    if (!cJSON_IsObject(root)) {
+        rc = lb_err_set(err, LB_EINVAL, "%s: not a sandbox state file", sb->state_path);
+        goto out;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(root, "port");
+    sb->port = cJSON_IsNumber(v) ? v->valueint : 0;
+    v = cJSON_GetObjectItemCaseSensitive(root, "scale");
+    sb->scale = cJSON_IsNumber(v) ? v->valueint : 1;
+    v = cJSON_GetObjectItemCaseSensitive(root, "created_at_ms");
+    sb->created_at = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+    free(sb->guard_token);
+    free(sb->system_identifier);
+    v = cJSON_GetObjectItemCaseSensitive(root, "guard_token");
+    sb->guard_token = cJSON_IsString(v) ? lb_xstrdup(v->valuestring) : NULL;
+    v = cJSON_GetObjectItemCaseSensitive(root, "system_identifier");
+    sb->system_identifier = cJSON_IsString(v) ? lb_xstrdup(v->valuestring) : NULL;
+    if (sb->port <= 0 || sb->port > 65535 || sb->guard_token == NULL ||
+        sb->system_identifier == NULL) {
+        rc = lb_err_set(err, LB_EINVAL, "%s: incomplete sandbox state", sb->state_path);
+        goto out;
+    }
+out:
+    cJSON_Delete(root);
+    free(text);
+    return rc;
+}
+
+/* A Lua string literal. */
+static void lua_str(struct lb_buf *b, const char *s)
+{
+    lb_buf_addc(b, '"');
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\') {
+            lb_buf_addc(b, '\\');
+            lb_buf_addc(b, (char)c);
+        } else if (c == '\n') {
+            lb_buf_adds(b, "\\n");
+        } else if (c < 0x20 || c == 0x7f) {
+            lb_buf_printf(b, "\\%03u", (unsigned)c);
+        } else {
+            lb_buf_addc(b, (char)c);
+        }
+    }
+    lb_buf_addc(b, '"');
+}
+
+/* `key = { "a", "b", ... },` from a NULL-ended argv. */
+static void lua_argv(struct lb_buf *b, const char *key, const char *const *argv)
+{
+    size_t i;
+
+    lb_buf_printf(b, "      %s = { ", key);
+    for (i = 0; argv[i] != NULL; i++) {
+        if (i > 0)
+            lb_buf_adds(b, ", ");
+        lua_str(b, argv[i]);
+    }
+    lb_buf_adds(b, " },\n");
+}
+
+/* Text for a Lua comment line: no line breaks. */
+static char *one_line(const char *s)
+{
+    char *copy = lb_xstrdup(s);
+    char *p;
+
+    for (p = copy; *p != '\0'; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    return copy;
+}
+
+int lb_sb_env_write(const struct lb_sb *sb, struct lb_err *err)
+{
+    struct lb_buf b = {0};
+    const char *stop[16], *start[16];
+    char *conninfo = lb_sb_conninfo(sb, SB_DB);
+    char *comment_dir = one_line(sb->server_dir);
+    char now[64];
+    size_t n = 0, m = 0;
+    int rc;
+
+    if (sb->run_as != NULL) {
+        const char *wrap[] = {"runuser", "-u", sb->run_as, "--"};
+        size_t i;
+
+        for (i = 0; i < 4; i++)
+            stop[n++] = start[m++] = wrap[i];
+    }
+    stop[n++] = sb->pg_ctl;
+    stop[n++] = "-D";
+    stop[n++] = sb->data_dir;
+    stop[n++] = "-m";
+    stop[n++] = "immediate";
+    stop[n++] = "stop";
+    stop[n] = NULL;
+    start[m++] = sb->pg_ctl;
+    start[m++] = "-D";
+    start[m++] = sb->data_dir;
+    start[m++] = "-l";
+    start[m++] = sb->log_path;
+    start[m++] = "-w";
+    start[m++] = "start";
+    start[m] = NULL;
+
+    lb_wall_format(lb_wall_ms(), now, sizeof(now));
+    lb_buf_printf(&b,
+                  "-- Written by `lifeboat sandbox up` on %s. Server data and sockets: %s\n"
+                  "return {\n"
+                  "  name = \"" SB_ENV_NAME "\",\n"
+                  "  targets = {\n"
+                  "    staging = {\n"
+                  "      conninfo = ",
+                  now, comment_dir);
+    lua_str(&b, conninfo);
+    lb_buf_adds(&b, ",\n      role = \"staging\",\n      region = \"us-east-1\",\n"
+                    "      system_identifier = ");
+    lua_str(&b, sb->system_identifier);
+    lb_buf_adds(&b, ",\n      cluster_name = \"" SB_CLUSTER_NAME "\",\n      guard_token = ");
+    lua_str(&b, sb->guard_token);
+    lb_buf_adds(&b, ",\n      data_dir = ");
+    lua_str(&b, sb->data_dir);
+    lb_buf_adds(&b, ",\n");
+    lua_argv(&b, "stop ", stop);
+    lua_argv(&b, "start", start);
+    lb_buf_adds(&b, "    },\n  },\n  routes = { primary = \"staging\" },\n  backups = {\n"
+                    "    nightly_dump = { kind = \"pg_dump\", path = ");
+    lua_str(&b, sb->dump_path);
+    lb_buf_adds(&b, ", source = \"staging\", max_age = \"26h\", tolerance = 0.05 },\n"
+                    "  },\n  objectives = { rto = \"30m\", rpo = \"26h\" },\n}\n");
+    rc = lb_file_write(sb->env_path, b.data, b.len, err);
+    lb_buf_free(&b);
+    free(conninfo);
+    free(comment_dir);
+    return rc;
+}

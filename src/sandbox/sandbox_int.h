@@ -1,0 +1,93 @@
+/*
+ * Private to src/sandbox: one sandbox's paths and recorded state, and the
+ * helpers the module's files share (server control, the seed script, the
+ * state and environment files).
+ */
+#ifndef LIFEBOAT_SANDBOX_INT_H
+#define LIFEBOAT_SANDBOX_INT_H
+
+#include <stdint.h>
+
+#include "lifeboat/sandbox.h"
+#include "lifeboat/util.h"
+
+#define SB_CLUSTER_NAME "sandbox-us-east-1"
+#define SB_ENV_NAME "sandbox"
+#define SB_DB "inventory"
+#define SB_USER "lifeboat"
+#define SB_OS_USER "postgres"
+
+/* A sandbox directory and the server that belongs to it. */
+struct lb_sb {
+    const struct lb_sandbox_opts *o;
+    char *dir;            /* absolute D */
+    char *server_dir;     /* see lb_sandbox_server_dir */
+    char *data_dir, *sock_dir, *archive_dir, *log_path;
+    char *state_path;     /* D/sandbox.json */
+    char *env_path;       /* D/environment.lua */
+    char *backups_dir, *dump_path;
+    char *pg_ctl, *initdb;
+    const char *run_as;   /* "postgres" when root, else NULL */
+
+    /* Recorded in sandbox.json. */
+    int port;
+    int scale;
+    char *guard_token;
+    char *system_identifier;
+    int64_t created_at;
+};
+
+/* Paths for opts->dir (default LB_SANDBOX_DEFAULT_DIR). */
+int lb_sb_init(struct lb_sb *sb, const struct lb_sandbox_opts *o, struct lb_err *err);
+void lb_sb_free(struct lb_sb *sb);
+/* Report a progress line through opts->progress (printf-style). */
+void lb_sb_progress(const struct lb_sb *sb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* "host=127.0.0.1 port=P dbname=<db> user=lifeboat". Caller frees. */
+char *lb_sb_conninfo(const struct lb_sb *sb, const char *db);
+
+/* ---- server (server.c) ------------------------------------------------- */
+
+/* Create the server directory (and sock/, archive/), owned by the postgres
+ * OS user when root. */
+int lb_sb_make_server_dir(struct lb_sb *sb, struct lb_err *err);
+/* A TCP port on 127.0.0.1 nothing listens on (from 54321 up). */
+int lb_sb_free_port(int *port, struct lb_err *err);
+int lb_sb_initdb(struct lb_sb *sb, struct lb_err *err);
+/* Append the sandbox's settings (sb->port, sockets, archiving) to
+ * postgresql.conf. */
+int lb_sb_configure(struct lb_sb *sb, struct lb_err *err);
+/* pg_ctl start -w; a postmaster.pid left by a crash is cleared first. */
+int lb_sb_start(struct lb_sb *sb, struct lb_err *err);
+/* pg_ctl stop with mode "fast" or "immediate". */
+int lb_sb_stop(struct lb_sb *sb, const char *mode, struct lb_err *err);
+/* 1 if a connection to the server succeeds within timeout_ms. */
+int lb_sb_answers(const struct lb_sb *sb, int64_t timeout_ms);
+/* Wait for a server that runs but does not answer yet (starting up, or
+ * dying after a crash): 1 once it answers, 0 as soon as it turns out not
+ * to run, -1 at the timeout. */
+int lb_sb_wait_ready(const struct lb_sb *sb, int64_t timeout_ms);
+/* 1 if a live postmaster owns the data directory and `pg_ctl status`
+ * agrees. */
+int lb_sb_pg_ctl_running(const struct lb_sb *sb);
+/* 1 if the data directory holds a cluster (PG_VERSION). */
+int lb_sb_has_cluster(const struct lb_sb *sb);
+/* rm -r of a directory tree (no error if it does not exist). */
+int lb_sb_rmtree(const char *path, struct lb_err *err);
+
+/* ---- seed (seed.c) ----------------------------------------------------- */
+
+/* The deterministic seed script for `scale`. Caller frees. */
+char *lb_sb_seed_sql(int scale);
+
+/* ---- files (files.c) --------------------------------------------------- */
+
+/* sandbox.json: read fills port, scale, token, identifier, created_at
+ * (LB_ENOTFOUND if absent). */
+int lb_sb_state_read(struct lb_sb *sb, struct lb_err *err);
+int lb_sb_state_write(const struct lb_sb *sb, struct lb_err *err);
+/* environment.lua from the recorded state. */
+int lb_sb_env_write(const struct lb_sb *sb, struct lb_err *err);
+
+#endif
