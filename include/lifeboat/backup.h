@@ -76,10 +76,15 @@ struct lb_dump_opts {
     int64_t deadline_ms;
 };
 /*
- * pg_dump -Fc to a temporary file, renamed into place when complete, then
- * the provenance file. The snapshot time is taken inside the dump's own
- * snapshot window (just before the tool starts). On failure the previous
- * archive is left as it was.
+ * pg_dump -Fc to a temporary file ("<path>.tmp"), renamed into place when
+ * complete, then the provenance file. lifeboat opens a REPEATABLE READ
+ * transaction on the source, exports its snapshot and runs pg_dump
+ * --snapshot with it, so the provenance row counts are exactly what the
+ * archive holds and taken_at (read just before the export) is never later
+ * than the snapshot; a server that cannot export one gets a plain dump with
+ * taken_at read just before pg_dump starts. On failure the previous
+ * archive is left as it was. `run` and `prov` may be NULL; *prov: caller
+ * frees with lb_provenance_free.
  */
 int lb_backup_pg_dump(const struct lb_dump_opts *o, struct lb_tool_run *run,
                       struct lb_provenance **prov, struct lb_err *err);
@@ -91,14 +96,22 @@ struct lb_restore_opts {
     int jobs;                    /* pg_restore -j */
     int clean;                   /* --clean --if-exists */
     int64_t deadline_ms;
-    struct lb_pg *conn;          /* open connection to the target, used to see which constraints exist */
+    struct lb_pg *conn;          /* open connection to the target, used to see which constraints
+                                    exist; NULL: one is opened from conninfo when needed */
 };
 /*
  * pg_restore into the target. With `tables`, the archive's table of
  * contents is filtered so the tables come back with their indexes,
  * constraints, triggers, defaults, sequences and sequence positions, and
  * the foreign keys of other tables that point at them (when missing on the
- * target), which a bare `pg_restore -t` would leave out.
+ * target), which a bare `pg_restore -t` would leave out. With `clean`
+ * those foreign keys are always listed: pg_restore drops them before the
+ * tables they point at (or the drop would fail) and re-creates them.
+ * Scratch files live in a private directory under $TMPDIR (or /tmp) and
+ * are removed. `run` gets the final pg_restore's command line, status and
+ * output, and the whole operation's duration. LB_ENOTFOUND if the archive
+ * or a table is missing, LB_EPROC if a tool fails (pg_restore exits 1 when
+ * it ignored errors: that is a failure here).
  */
 int lb_backup_pg_restore(const struct lb_restore_opts *o,
                          struct lb_tool_run *run, struct lb_err *err);
@@ -111,6 +124,19 @@ int lb_backup_pg_restore(const struct lb_restore_opts *o,
  * NULL-ended list of constraint names that already exist on the target
  * (they are not re-created). Returns the filtered list for `pg_restore -L`.
  * Caller frees *out.
+ *
+ * Tables are named as in SQL: "inventory", "public.inventory",
+ * "shop.\"Order Lines\"" (bare names fold to lower case; a name that is
+ * not SQL syntax is taken literally). A bare name found in several schemas
+ * means public's, else LB_EINVAL. A table not in the archive: LB_ENOTFOUND
+ * "table 'x' is not in the archive". Kept for each table, in TOC order:
+ * TABLE, TABLE DATA, DEFAULT, its sequences (identity or OWNED BY) with
+ * SEQUENCE OWNED BY and SEQUENCE SET, INDEX, CONSTRAINT, CHECK CONSTRAINT,
+ * its own FK CONSTRAINTs (even when `existing` names them), TRIGGER, RULE,
+ * POLICY, ROW SECURITY, STATISTICS, and COMMENT/ACL/SECURITY LABEL on any
+ * of these; plus FK CONSTRAINTs of other tables that reference it, unless
+ * their name is in `existing`. Functions (trigger functions too) are not
+ * taken: dropping a table leaves them in place.
  */
 int lb_toc_filter(const char *toc, const char *schema_sql,
                   const char *const *tables, const char *const *existing,

@@ -40,6 +40,7 @@ struct lb_runner_result {
     int64_t rto_objective_ms, rpo_objective_ms;
     char *plan_text;             /* printable plan; caller frees */
     char *errors;                /* declaration errors (file:line each); caller frees */
+    char *error;                 /* what stopped the run early, or NULL; caller frees */
 };
 
 /*

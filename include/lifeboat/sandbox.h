@@ -20,8 +20,9 @@
 
 struct lb_sandbox_opts {
     const char *dir;          /* default ".lifeboat/sandbox" */
-    int scale;                /* 1 ≈ 100k transactions; default 1 */
-    int with_deprecated;      /* also a deprecated cluster the backup job points at */
+    int scale;                /* 1 ≈ 100k transactions; default 1 (0), at most 10000 */
+    int with_deprecated;      /* also a deprecated cluster the backup job points at
+                                 (not yet: LB_EINVAL) */
     void (*progress)(const char *line, void *ud);  /* may be NULL */
     void *progress_ud;
 };
@@ -32,10 +33,20 @@ struct lb_sandbox_opts {
 /*
  * Bring the sandbox up. Idempotent: a running sandbox is left as it is
  * (its environment.lua is rewritten only if missing); a stopped one is
- * started; a missing one is created, seeded and backed up.
+ * started (a postmaster.pid or socket lock left by a crash is cleared); a
+ * missing one, or one whose data directory is gone, is created, seeded and
+ * backed up. `D/sandbox.json` is written last: an `up` that failed half-way
+ * (its server is stopped, its server.log kept) is rebuilt from scratch by
+ * the next one. Files: D/environment.lua, D/sandbox.json (port, conninfo,
+ * server_dir, data_dir, guard_token, system_identifier, created_at, scale),
+ * D/backups/nightly.dump and its provenance; server.log, data/, sock/ and
+ * archive/ (WAL archive) in the server directory. Progress lines go to
+ * o->progress.
  */
 int lb_sandbox_up(const struct lb_sandbox_opts *o, struct lb_err *err);
-/* Stop every server and remove the sandbox (directory and server dirs). */
+/* Stop every server (pg_ctl -m fast, else immediate) and remove the
+ * sandbox: the server directory, and in D what `up` wrote; D itself goes
+ * if nothing else is left in it. Nothing to remove is not an error. */
 int lb_sandbox_down(const struct lb_sandbox_opts *o, struct lb_err *err);
 
 struct lb_sandbox_status {
@@ -45,13 +56,18 @@ struct lb_sandbox_status {
     char server_dir[512];     /* where the data and socket directories are */
     char env_path[512];
 };
+/* exists: D/sandbox.json is there; running: a connection succeeds or
+ * `pg_ctl status` says so; port 0 if unknown. */
 int lb_sandbox_status(const struct lb_sandbox_opts *o,
                       struct lb_sandbox_status *st, struct lb_err *err);
 
 /* Directory holding server data and sockets for sandbox dir `dir`:
  * `<dir>/pg` normally; when root, a directory the postgres user can enter
  * ($LIFEBOAT_SERVER_ROOT or /var/tmp/lifeboat-sandbox, plus a name derived
- * from the absolute sandbox path). Caller frees. */
+ * from the absolute sandbox path: "<basename of its parent, leading dots
+ * dropped>-<first 8 hex of its SHA-256>"). $LIFEBOAT_SERVER_ROOT is
+ * honoured when not root too (a deep checkout can make `<dir>/pg/sock`
+ * too long for a Unix socket path). Caller frees. */
 char *lb_sandbox_server_dir(const char *dir);
 
 #endif

@@ -534,48 +534,77 @@ static int qname_eq(const struct qname *a, const char *schema, const char *name)
            strcmp(a->name, name) == 0;
 }
 
-/* Index and sequence → table, learned from INDEX blocks, identity
- * sequences and SEQUENCE OWNED BY. */
-static const struct qname *relation_table(const struct blocks *bs, const struct qname *rel)
+/* An index or sequence and the table it belongs to. */
+struct rel {
+    const char *schema, *name;
+    const struct qname *table;
+};
+
+static int rel_cmp(const void *a, const void *b)
 {
+    const struct rel *x = a, *y = b;
+    int c = strcmp(x->schema, y->schema);
+
+    return c != 0 ? c : strcmp(x->name, y->name);
+}
+
+/* Index and sequence → table, learned from INDEX blocks, identity
+ * sequences and SEQUENCE OWNED BY; sorted for bsearch. */
+static struct rel *relations(const struct blocks *bs, size_t *n)
+{
+    struct rel *v = lb_xcalloc(bs->n + 1, sizeof(*v));
     size_t k;
 
+    *n = 0;
     for (k = 0; k < bs->n; k++) {
         const struct block *o = &bs->v[k];
 
         if (o->table.name == NULL)
             continue;
-        if ((strcmp(o->desc, "INDEX") == 0 || strcmp(o->desc, "SEQUENCE") == 0) &&
-            strcmp(o->schema, rel->schema) == 0 && strcmp(o->name, rel->name) == 0)
-            return &o->table;
-        if (strcmp(o->desc, "SEQUENCE OWNED BY") == 0 && strcmp(o->schema, rel->schema) == 0 &&
-            strcmp(o->name, rel->name) == 0)
-            return &o->table;
+        if (strcmp(o->desc, "INDEX") == 0 || strcmp(o->desc, "SEQUENCE") == 0 ||
+            strcmp(o->desc, "SEQUENCE OWNED BY") == 0) {
+            v[*n].schema = o->schema;
+            v[*n].name = o->name;
+            v[*n].table = &o->table;
+            (*n)++;
+        }
     }
-    return NULL;
+    qsort(v, *n, sizeof(*v), rel_cmp);
+    return v;
+}
+
+static const struct qname *relation_table(const struct rel *rels, size_t n, const char *schema,
+                                          const char *name)
+{
+    struct rel key = {schema, name, NULL};
+    const struct rel *hit = bsearch(&key, rels, n, sizeof(*rels), rel_cmp);
+
+    return hit != NULL ? hit->table : NULL;
 }
 
 /* A sequence created with CREATE SEQUENCE belongs to the table of its
- * OWNED BY; give its SEQUENCE block (hence its SEQUENCE SET) that table. */
+ * OWNED BY, a COMMENT or ACL on an index or sequence to that index's or
+ * sequence's table. */
 static void resolve(struct blocks *bs)
 {
-    size_t k;
+    size_t k, n;
+    struct rel *rels = relations(bs, &n);
 
     for (k = 0; k < bs->n; k++) {
         struct block *b = &bs->v[k];
         const struct qname *t = NULL;
 
-        if (b->table.name == NULL && strcmp(b->desc, "SEQUENCE") == 0) {
-            struct qname self = {b->schema, b->name};
-            t = relation_table(bs, &self);
-        } else if (b->table.name == NULL && b->rel.name != NULL) {
-            t = relation_table(bs, &b->rel);
-        }
+        if (b->table.name == NULL && strcmp(b->desc, "SEQUENCE") == 0)
+            t = relation_table(rels, n, b->schema, b->name);
+        else if (b->table.name == NULL && b->rel.name != NULL)
+            t = relation_table(rels, n, b->rel.schema, b->rel.name);
+        /* Pointers into bs stay valid: only strings are added below. */
         if (t != NULL) {
             b->table.schema = lb_xstrdup(t->schema);
             b->table.name = lb_xstrdup(t->name);
         }
     }
+    free(rels);
 }
 
 /* ---- TOC lines → blocks ------------------------------------------------ */

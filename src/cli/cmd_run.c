@@ -228,6 +228,8 @@ static int run_scenario(struct lb_cli *cli, const char *scenario, struct lb_env 
                             sizeof(line));
         printf("run %s: %s\n", res.run_id, line);
     }
+    if (res.error && res.summary.exit_code != LB_EXIT_PASSED)
+        fprintf(stderr, "lifeboat: run %s: %s\n", res.summary.status, res.error);
     if (res.summary.exit_code == LB_EXIT_ROLLBACK)
         fprintf(stderr, "lifeboat: ROLLBACK FAILED: the staging system may be left "
                         "damaged. Page a human and read `lifeboat show %s`.\n", res.run_id);

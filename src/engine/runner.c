@@ -288,6 +288,24 @@ int lb_runner_run(const struct lb_runner_opts *o, struct lb_runner_result *res,
             goto finish_error;
     }
 
+    /* A halted store blocks new drills before anything is touched. */
+    {
+        int halted = 0;
+        char *reason = NULL;
+        rc = lb_store_halt_get(o->store, &halted, &reason, err);
+        if (rc < 0)
+            goto finish_error;
+        if (halted && !o->dry_run) {
+            lb_err_set(&stop, LB_EHALT, "drills are halted (%s); `lifeboat halt --release` "
+                       "lifts it", reason ? reason : "lifeboat halt");
+            free(reason);
+            skip_from(run, 0, s->nsteps, "drills are halted");
+            outcome = LB_OUTCOME_ABORTED;
+            goto finish;
+        }
+        free(reason);
+    }
+
     /* Prove every target before anything else, dry run included. */
     rc = lb_script_guard_all(s, &guard, &stop);
     if (guard.len) {
@@ -372,6 +390,8 @@ int lb_runner_run(const struct lb_runner_opts *o, struct lb_runner_result *res,
 
 finish:
     lb_script_close_handles(s);
+    if (stop.msg[0])
+        res->error = lb_redact_text(o->env->secrets, stop.msg);
     rc = lb_run_finish(run, outcome, stop.msg[0] ? stop.msg : NULL, &res->summary, err);
     if (rc < 0)
         goto out;
@@ -401,5 +421,6 @@ void lb_runner_result_free(struct lb_runner_result *res)
 {
     free(res->plan_text);
     free(res->errors);
-    res->plan_text = res->errors = NULL;
+    free(res->error);
+    res->plan_text = res->errors = res->error = NULL;
 }

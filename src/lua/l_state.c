@@ -195,6 +195,8 @@ static int extract_error(lua_State *L, int status, char **traceback, struct lb_e
 
 /* Call the function on top of the stack with no arguments. A function
  * that returns false has failed, as if it had raised. */
+static void hook(lua_State *L, lua_Debug *ar);
+
 static int docall(struct lb_script *s, char **traceback, struct lb_err *err)
 {
     lua_State *L = s->L;
@@ -218,22 +220,33 @@ static int docall(struct lb_script *s, char **traceback, struct lb_err *err)
 
 int lb_script_call(struct lb_script *s, int fnref, char **traceback, struct lb_err *err)
 {
+    lua_sethook(s->L, hook, LUA_MASKCOUNT, HOOK_COUNT);
     lua_rawgeti(s->L, LUA_REGISTRYINDEX, fnref);
     return docall(s, traceback, err);
 }
 
 /* ---- deadline hook ------------------------------------------------------- */
 
+/*
+ * Once the deadline has passed (or Ctrl-C came), the hook fires on every
+ * instruction and line, so the error is raised again as soon as a
+ * scenario's pcall has caught it: a pcall loop cannot swallow the deadline.
+ * lb_script_call re-arms the ordinary hook for the next call.
+ */
 static void hook(lua_State *L, lua_Debug *ar)
 {
     struct lb_script *s = l_script(L);
     (void)ar;
     /* The runner acknowledges the first Ctrl-C before the rollbacks: only a
      * second one stops them. */
-    if (lb_interrupted())
+    if (lb_interrupted()) {
+        lua_sethook(L, hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
         l_raise(L, LB_EINTR, "interrupted");
-    if (s->deadline_ms != LB_NO_DEADLINE && lb_mono_ms() > s->deadline_ms)
+    }
+    if (s->deadline_ms != LB_NO_DEADLINE && lb_mono_ms() > s->deadline_ms) {
+        lua_sethook(L, hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
         l_raise(L, LB_ETIMEOUT, "deadline passed");
+    }
 }
 
 int64_t l_deadline(lua_State *L)

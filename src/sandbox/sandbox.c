@@ -19,7 +19,7 @@
 #include "sandbox_int.h"
 
 #define DEFAULT_SERVER_ROOT "/var/tmp/lifeboat-sandbox"
-#define MAX_SCALE 1000
+#define MAX_SCALE 10000
 #define CONNECT_TIMEOUT_MS (15 * 1000)
 
 /* "<basename of the parent>-<8 hex of sha256(abs)>", with the name made
@@ -385,8 +385,6 @@ int lb_sandbox_up(const struct lb_sandbox_opts *o, struct lb_err *err)
     }
     rc = create(&sb, err);
 out:
-    if (rc != 0)
-        lb_err_prefix(err, "sandbox up");
     lb_sb_free(&sb);
     return rc;
 }
@@ -415,8 +413,6 @@ int lb_sandbox_down(const struct lb_sandbox_opts *o, struct lb_err *err)
         rc = remove_sandbox_dir(&sb, err);
     }
 out:
-    if (rc != 0)
-        lb_err_prefix(err, "sandbox down");
     lb_sb_free(&sb);
     return rc;
 }

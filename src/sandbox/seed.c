@@ -73,23 +73,23 @@ char *lb_sb_seed_sql(int scale)
                   "            ELSE 'account' || i || '@example.com' END,\n"
                   "       'Account ' || i,\n"
                   "       timestamptz '2026-01-01 00:00:00+00' + i * interval '37 minutes'\n"
-                  "FROM generate_series(1, %lld) AS i;\n",
+                  "FROM generate_series(1::bigint, %lld) AS i;\n",
                   (long long)nacc);
     lb_buf_printf(&b,
                   "INSERT INTO users (id, account_id, email, full_name, created_at)\n"
                   "SELECT i, 1 + (i - 1) %% %lld, 'user' || i || '@example.com',\n"
                   "       CASE WHEN i %% 50 = 0 THEN NULL ELSE 'User ' || i END,\n"
                   "       timestamptz '2026-01-01 00:00:00+00' + i * interval '7 minutes'\n"
-                  "FROM generate_series(1, %lld) AS i;\n",
+                  "FROM generate_series(1::bigint, %lld) AS i;\n",
                   (long long)nacc, (long long)nusers);
     /* (account, sku) is unique: sku number = (i - 1) / accounts. */
     lb_buf_printf(&b,
                   "INSERT INTO inventory (id, account_id, sku, quantity, price, updated_at)\n"
                   "SELECT i, 1 + (i - 1) %% %lld,\n"
                   "       'SKU-' || lpad(((i - 1) / %lld)::text, 6, '0'),\n"
-                  "       (i * 37) %% 500, ((i::bigint * 7919) %% 100000) / 100.0,\n"
+                  "       (i * 37) %% 500, ((i * 7919) %% 100000) / 100.0,\n"
                   "       timestamptz '2026-01-01 00:00:00+00' + i * interval '1 minute'\n"
-                  "FROM generate_series(1, %lld) AS i;\n",
+                  "FROM generate_series(1::bigint, %lld) AS i;\n",
                   (long long)nacc, (long long)nacc, (long long)ninv);
     /* Every tenth transaction has no inventory row; the others belong to
      * the account that owns their inventory row. */
@@ -99,9 +99,9 @@ char *lb_sb_seed_sql(int scale)
                   "       CASE WHEN i %% 10 = 0 THEN 1 + (i - 1) %% %lld\n"
                   "            ELSE 1 + ((i - 1) %% %lld) %% %lld END,\n"
                   "       CASE WHEN i %% 10 = 0 THEN NULL ELSE 1 + (i - 1) %% %lld END,\n"
-                  "       ((i::bigint * 104729) %% 50000) / 100.0,\n"
+                  "       ((i * 104729) %% 50000) / 100.0,\n"
                   "       timestamptz '2026-01-01 00:00:00+00' + i * interval '13 seconds'\n"
-                  "FROM generate_series(1, %lld) AS i;\n",
+                  "FROM generate_series(1::bigint, %lld) AS i;\n",
                   (long long)nacc, (long long)ninv, (long long)nacc, (long long)ninv,
                   (long long)ntx);
     /* Explicit ids leave the identity sequences at 1: move them past. */

@@ -60,10 +60,19 @@ int lb_sb_make_server_dir(struct lb_sb *sb, struct lb_err *err)
 
     subdirs[0] = sb->sock_dir;
     subdirs[1] = sb->archive_dir;
-    /* The parent must let the postgres user through: 0755. */
+    /* The parent must let the postgres user through, whatever the umask. */
     rc = lb_mkdirs(parent, 0755, err);
     if (rc != 0)
         goto out;
+    if (sb->run_as != NULL) {
+        struct stat st;
+
+        if (stat(parent, &st) == 0 && (st.st_mode & 0011) != 0011 &&
+            chmod(parent, (st.st_mode & 07777) | 0711) != 0) {
+            rc = lb_err_set(err, LB_EIO, "chmod %s: %s", parent, strerror(errno));
+            goto out;
+        }
+    }
     if (mkdir(sb->server_dir, 0700) != 0 && errno != EEXIST) {
         rc = lb_err_set(err, LB_EIO, "mkdir %s: %s", sb->server_dir, strerror(errno));
         goto out;

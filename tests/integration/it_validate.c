@@ -528,6 +528,35 @@ static void test_it_validate_emptied_table_is_a_critical_finding(void **state)
     lb_baseline_free(after);
 }
 
+static void test_it_validate_baseline_gives_up_at_its_deadline_and_rolls_back(void **state)
+{
+    struct lb_pg *c = conn_or_skip(state), *locker = NULL;
+    const char *names[] = {"it_validate.items", NULL};
+    struct lb_baseline_opts o = {names, 1, 0};
+    struct lb_baseline *b = NULL;
+    struct lb_err err = {0};
+    char *conninfo = conninfo_from_env(), *iso = NULL;
+    int64_t t0;
+
+    make_items(c);
+    assert_int_equal(lb_pg_connect(conninfo, lb_mono_ms() + DEADLINE_MS, &locker, &err), 0);
+    exec_ok(locker, "BEGIN; LOCK TABLE it_validate.items IN ACCESS EXCLUSIVE MODE");
+    t0 = lb_mono_ms();
+    o.deadline_ms = t0 + 500;
+    assert_int_equal(lb_validate_baseline(c, &o, &b, &err), LB_ETIMEOUT);
+    assert_null(b);
+    assert_true(lb_mono_ms() - t0 < 5000);
+    exec_ok(locker, "ROLLBACK");
+    lb_pg_close(locker);
+    /* The snapshot transaction is gone: the session is back to its default. */
+    assert_true(lb_pg_ok(c));
+    assert_int_equal(lb_pg_scalar(c, "SELECT current_setting('transaction_read_only')", 0, NULL,
+                                  lb_mono_ms() + DEADLINE_MS, &iso, &err), 0);
+    assert_string_equal(iso, "off");
+    free(iso);
+    free(conninfo);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_it_validate_fingerprints_ignore_session_settings),
         cmocka_unit_test(test_it_validate_counts_tables_without_columns_and_empty_tables),
         cmocka_unit_test(test_it_validate_emptied_table_is_a_critical_finding),
+        cmocka_unit_test(test_it_validate_baseline_gives_up_at_its_deadline_and_rolls_back),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
