@@ -32,6 +32,7 @@ struct lb_runner_opts {
     lb_event_fn on_event;        /* progress */
     void *event_ud;
     int64_t step_default_timeout_ms;  /* 0: 30 min */
+    int parallel;                /* validation connections (--parallel); 0: cores */
 };
 
 struct lb_runner_result {

@@ -83,6 +83,7 @@ struct lb_script {
     int in_rollback;
     int64_t deadline_ms;               /* hook deadline, monotonic */
     int64_t step_default_timeout_ms;
+    int parallel;                      /* connections for validation work; 0: cores */
     size_t mem_used, mem_limit;
     int nhandles;                      /* open target handles (for closing) */
 };

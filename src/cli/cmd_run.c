@@ -154,7 +154,8 @@ static const char RUN_USAGE[] =
     "  --dry-run         print and store the plan, run the guards, touch nothing\n"
     "  --report FORMATS  reports to write at the end: md,json (default) or none\n"
     "  -o, --output DIR  where reports go (default reports/)\n"
-    "  --yes             do not ask before the first fault (asked only on a TTY)\n";
+    "  --yes             do not ask before the first fault (asked only on a TTY)\n"
+    "  --parallel N      connections for baselines and comparisons (default: cores)\n";
 
 static void print_errors(const char *errors)
 {
@@ -170,8 +171,8 @@ static void print_errors(const char *errors)
 
 /* Run a scenario and print the verdict; shared by run and demo. */
 static int run_scenario(struct lb_cli *cli, const char *scenario, struct lb_env *env,
-                        int dry_run, int yes, const char *formats, const char *outdir,
-                        char **report_path)
+                        int dry_run, int yes, int parallel, const char *formats,
+                        const char *outdir, char **report_path)
 {
     struct lb_store *store = NULL;
     struct lb_runner_opts ro = {0};
@@ -195,6 +196,7 @@ static int run_scenario(struct lb_cli *cli, const char *scenario, struct lb_env 
     ro.env = env;
     ro.store = store;
     ro.dry_run = dry_run;
+    ro.parallel = parallel;
     ro.on_event = cli_on_event;
     ro.event_ud = cli;
     if (!dry_run && !yes && cli->tty_in)
@@ -241,18 +243,19 @@ out:
 
 int cmd_run(struct lb_cli *cli, int argc, char **argv)
 {
-    enum { OPT_ENV = 1, OPT_DRY, OPT_REPORT, OPT_YES };
+    enum { OPT_ENV = 1, OPT_DRY, OPT_REPORT, OPT_YES, OPT_PARALLEL };
     static const struct option longopts[] = {
         CLI_COMMON_OPTIONS,
         {"env", required_argument, NULL, OPT_ENV},
         {"dry-run", no_argument, NULL, OPT_DRY},
         {"report", required_argument, NULL, OPT_REPORT},
         {"yes", no_argument, NULL, OPT_YES},
+        {"parallel", required_argument, NULL, OPT_PARALLEL},
         {"output", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
     const char *env_path = NULL, *formats = "md,json", *outdir = NULL;
-    int dry = 0, yes = 0, opt, code;
+    int dry = 0, yes = 0, parallel = 0, opt, code;
     struct lb_env *env = NULL;
 
     while ((opt = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
@@ -267,6 +270,15 @@ int cmd_run(struct lb_cli *cli, int argc, char **argv)
         case OPT_REPORT: formats = optarg; break;
         case OPT_YES: yes = 1; break;
         case 'o': outdir = optarg; break;
+        case OPT_PARALLEL: {
+            int64_t v;
+            if (lb_parse_int64(optarg, &v) < 0 || v < 1 || v > 64) {
+                cli_error("run", "--parallel must be 1..64");
+                return LB_EXIT_USAGE;
+            }
+            parallel = (int)v;
+            break;
+        }
         default: return cli_usage(RUN_USAGE, 0);
         }
     }
@@ -275,7 +287,7 @@ int cmd_run(struct lb_cli *cli, int argc, char **argv)
     code = cli_load_env(cli, env_path, 1, &env);
     if (code)
         return code;
-    code = run_scenario(cli, argv[optind], env, dry, yes, formats, outdir, NULL);
+    code = run_scenario(cli, argv[optind], env, dry, yes, parallel, formats, outdir, NULL);
     lb_env_free(env);
     return code;
 }
@@ -462,7 +474,7 @@ int cmd_demo(struct lb_cli *cli, int argc, char **argv)
     code = cli_load_env(cli, env_path, 1, &env);
     free(env_path);
     if (code == 0)
-        code = run_scenario(cli, scenario, env, 0, 1, "md,json", NULL, &report);
+        code = run_scenario(cli, scenario, env, 0, 1, 0, "md,json", NULL, &report);
     if (report)
         printf("open the report: %s\n", report);
     free(report);

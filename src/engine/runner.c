@@ -276,6 +276,7 @@ int lb_runner_run(const struct lb_runner_opts *o, struct lb_runner_result *res,
         goto out;
     snprintf(res->run_id, sizeof(res->run_id), "%s", lb_run_id(run));
     s->run = run;
+    s->parallel = o->parallel;
 
     int64_t default_timeout = o->step_default_timeout_ms > 0 ? o->step_default_timeout_ms
                                                              : DEFAULT_STEP_TIMEOUT_MS;

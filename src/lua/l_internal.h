@@ -73,6 +73,12 @@ const struct lb_env_backup *l_check_backup(lua_State *L, int idx);
 struct lb_tool_run;
 void l_record_tool(lua_State *L, const char *what, const struct lb_tool_run *tr);
 
+/* Target methods defined beside their concern (l_validate.c, l_heartbeat.c). */
+extern const luaL_Reg l_target_validate_methods[];
+extern const luaL_Reg l_target_heartbeat_methods[];
+/* Metatables of the validation objects (baselines). */
+int luaopen_lifeboat_validate(lua_State *L);
+
 /* luaopen functions: each registers globals or a module table. */
 int luaopen_lifeboat_scenario(lua_State *L);
 int luaopen_lifeboat_target(lua_State *L);
