@@ -89,6 +89,8 @@ const char *lb_pg_user(const struct lb_pg *c);
 int lb_pg_server_version(const struct lb_pg *c);
 /* 1 if the connection is still usable. */
 int lb_pg_ok(const struct lb_pg *c);
+/* 1 if a transaction is open (or failed and not yet rolled back). */
+int lb_pg_in_transaction(const struct lb_pg *c);
 
 /* Notices (e.g. "drop cascades to constraint ...") received since the last
  * call; returns a malloc'ed newline-separated text, or NULL if none. */

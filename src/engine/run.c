@@ -634,7 +634,7 @@ void lb_run_summary_line(const struct lb_run_summary *sum, int64_t rto_objective
     char status[32];
     size_t i;
 
-    for (i = 0; sum->status[i] && i < sizeof(status) - 1; i++)
+    for (i = 0; i < sizeof(status) - 1 && sum->status[i]; i++)
         status[i] = (char)(sum->status[i] == '_' ? ' ' :
                            (sum->status[i] >= 'a' && sum->status[i] <= 'z')
                                ? sum->status[i] - 32 : sum->status[i]);

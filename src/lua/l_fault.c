@@ -108,14 +108,16 @@ static const char *resolve_table(lua_State *L, struct lb_pg *c, const char *tabl
 {
     struct lb_pg_result r = {0};
     const char *p[1] = {table};
-    struct lb_err e = {0};
-    if (lb_pg_query(c, "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
-                       "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                       "WHERE c.oid = to_regclass($1)", 1, p, l_deadline(L), &r, &e) < 0)
-        lb_lua_raise(L, &e);
+    char msg[300];
+    q(L, c, "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.oid = to_regclass($1)", 1, p, &r, lb_pg_in_transaction(c));
     if (r.nrows != 1) {
         lb_pg_result_free(&r);
-        l_raise(L, LB_EINVAL, "table '%s' does not exist on the target", table);
+        snprintf(msg, sizeof(msg), "table '%s' does not exist on the target", table);
+        if (lb_pg_in_transaction(c))
+            rollback_and_raise(L, c, LB_EINVAL, msg);
+        l_raise(L, LB_EINVAL, "%s", msg);
     }
     lua_pushstring(L, lb_pg_value(&r, 0, 0));
     lb_pg_result_free(&r);

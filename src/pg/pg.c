@@ -545,6 +545,14 @@ int lb_pg_ok(const struct lb_pg *c)
     return c != NULL && c->conn != NULL && !c->broken && PQstatus(c->conn) == CONNECTION_OK;
 }
 
+int lb_pg_in_transaction(const struct lb_pg *c)
+{
+    if (!lb_pg_ok(c))
+        return 0;
+    PGTransactionStatusType st = PQtransactionStatus(c->conn);
+    return st == PQTRANS_INTRANS || st == PQTRANS_INERROR;
+}
+
 char *lb_pg_take_notices(struct lb_pg *c)
 {
     if (c == NULL || c->notices.len == 0)
