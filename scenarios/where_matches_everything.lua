@@ -7,6 +7,12 @@
 -- users, inventory and transactions: every table emptied in one statement.
 -- Restore the whole database from the nightly dump and prove every table is
 -- back, row for row.
+--
+-- A heartbeat commits a row every second from the baseline on. The whole
+-- archive is restored, so when the dump holds lifeboat_heartbeat its table
+-- comes back as old as the dump and the RPO is the newest surviving beat's
+-- age at the incident; when it does not, heartbeat_rpo falls back on the
+-- dump's provenance and says so.
 scenario {
   id = "where-matches-everything",
   title = "A cleanup DELETE whose WHERE matches every account, cascading into every table",
@@ -25,6 +31,7 @@ step("baseline", { kind = "check" }, function()
   local test_accounts = db:scalar("SELECT count(*) FROM accounts WHERE email LIKE $1",
                                   "%@test.internal")
   log(("%d test accounts the cleanup was meant to delete"):format(test_accounts))
+  db:heartbeat_start { interval = "1s" }
 end)
 
 step("run the cleanup with the debugging WHERE clause", { kind = "fault" }, function()
@@ -43,6 +50,9 @@ step("restore the database from the nightly dump", { kind = "restore", timeout =
 end)
 
 step("validate every table against the baseline", { kind = "check" }, function()
+  local rpo, how = db:heartbeat_rpo { from = dump }
+  log(("RPO %s (%s): %s"):format(rpo and ("%.1fs"):format(rpo) or "not measured",
+                                how.method or "no method", how.reason))
   local diff = db:compare(before, { tolerance = 0 })
   expect(diff.ok, "restored data matches the baseline")
 end)

@@ -142,4 +142,35 @@ int lb_toc_filter(const char *toc, const char *schema_sql,
                   const char *const *tables, const char *const *existing,
                   char **out, struct lb_err *err);
 
+/* ---- what an archive says of itself ---------------------------------- */
+
+/* `pg_restore --list` of an archive, summarised. */
+struct lb_toc_summary {
+    char *archive_created;   /* "2026-11-26 15:16:26 UTC", NULL if absent */
+    char *dbname;
+    char *format;            /* "CUSTOM", "DIRECTORY", "TAR" */
+    char *compression;       /* as printed: "-1", "0", "gzip", ... */
+    char *dumped_from;       /* "Dumped from database version: ..." */
+    char *dumped_by;         /* "Dumped by pg_dump version: ..." */
+    int64_t header_entries;  /* "TOC Entries: N", -1 if absent */
+    size_t entries;          /* entry lines listed */
+    size_t data_entries;     /* TABLE DATA entries */
+    char **tables;           /* "schema.name" of TABLE entries, NULL-ended */
+    size_t ntables;
+};
+void lb_toc_summary_free(struct lb_toc_summary *s);
+/*
+ * Pure: summarise `toc` (`pg_restore -l` output). Entry lines read
+ * "ID; TABLEOID OID TYPE SCHEMA TAG OWNER": a TABLE's name is the text
+ * between the schema and the last word (the owner), unquoted as printed.
+ * LB_EINVAL if the text has neither header nor entries. Caller frees *out
+ * with lb_toc_summary_free.
+ */
+int lb_toc_summary_parse(const char *toc, struct lb_toc_summary **out, struct lb_err *err);
+/* Run `pg_restore --list` on `archive` (through proc, output to a private
+ * scratch file) and summarise it. LB_ENOTFOUND if the archive is missing,
+ * LB_EPROC if pg_restore fails (err->msg has its last line). */
+int lb_backup_toc_summary(const char *archive, int64_t deadline_ms,
+                          struct lb_toc_summary **out, struct lb_err *err);
+
 #endif

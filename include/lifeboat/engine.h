@@ -21,6 +21,7 @@
 
 struct lb_store;
 struct lb_pg;
+struct lb_notify_config;
 
 /* ---- environment ----------------------------------------------------- */
 
@@ -66,6 +67,7 @@ struct lb_env {
     char **protected_hosts; size_t nprotected_hosts;
     int64_t rto_ms, rpo_ms;    /* defaults; -1 if none */
     struct lb_secrets *secrets; /* owned: every secret value the file holds */
+    struct lb_notify_config *notify; /* owned; NULL without a notify table (notify.h) */
 };
 
 void lb_env_free(struct lb_env *env);
@@ -271,5 +273,42 @@ int lb_run_finish(struct lb_run *r, enum lb_outcome outcome, const char *error,
 void lb_run_summary_line(const struct lb_run_summary *sum,
                          int64_t rto_objective_ms, int64_t rpo_objective_ms,
                          char *out, size_t outsz);
+
+/* ---- manual steps and scheduled drills (issue 6: schedule, due, ack) ---
+ * Added for manual() and `lifeboat due`; the rest of this header is not
+ * theirs to change. */
+
+/* The results store a run writes to (borrowed). */
+struct lb_store *lb_run_store(const struct lb_run *r);
+
+struct lb_manual_opts {
+    const char *prompt;
+    int64_t timeout_ms;      /* -1: until the step's deadline */
+    int64_t deadline_ms;     /* the step's deadline, monotonic; LB_NO_DEADLINE: none */
+    int tty_in;              /* the operator's terminal (fd), or -1: `lifeboat ack` only */
+    int tty_out;             /* where the prompt is written when tty_in >= 0 */
+    int64_t poll_ms;         /* how often the store is read; 0: 500 ms */
+};
+
+struct lb_manual_result {
+    char by[128];            /* who acknowledged (user name) */
+    char via[16];            /* "tty", "cli" or what `lifeboat ack` recorded */
+    int64_t waited_ms;       /* the human's time */
+};
+
+/*
+ * A human step: open a wait for (run, current step) in `store`, then wait
+ * until someone acknowledges it: on the terminal (tty_in: the prompt is
+ * written to tty_out, the operator types "done"; the one place the library
+ * talks to a terminal, because the step is a conversation) or from another
+ * shell with `lifeboat ack RUN [STEP]`, which the store is polled for.
+ * Returns 0 (res says who and how long; a "manual_wait" metric is stored),
+ * LB_ETIMEOUT when nobody acknowledged before the timeout or the step's
+ * deadline (a major "people" gap "nobody acknowledged the page within 10m"
+ * is recorded first), LB_EINTR on SIGINT/SIGTERM, LB_EHALT when the halt
+ * switch is thrown meanwhile. The wait's end is stored in every case.
+ */
+int lb_manual_wait(struct lb_run *r, struct lb_store *store, const struct lb_manual_opts *o,
+                   struct lb_manual_result *res, struct lb_err *err);
 
 #endif

@@ -33,6 +33,10 @@ struct lb_runner_opts {
     void *event_ud;
     int64_t step_default_timeout_ms;  /* 0: 30 min */
     int parallel;                /* validation connections (--parallel); 0: cores */
+    /* Where the CLI will write the main report (named <dir>/<run id>.<ext>),
+     * for the end notification; NULL: none. */
+    const char *report_dir;
+    const char *report_ext;
 };
 
 struct lb_runner_result {

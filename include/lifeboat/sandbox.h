@@ -4,7 +4,8 @@
  * socket directory inside the sandbox, a seeded inventory database
  * (accounts, users, inventory, transactions with foreign keys), the
  * lifeboat_guard marker, a nightly pg_dump archive with its provenance, and
- * `environment.lua` describing it with pinned identities.
+ * `environment.lua` describing it with pinned identities. Optionally the
+ * incident's deprecated cluster that the nightly backup still points at.
  *
  * When lifeboat runs as root, the server tools run as the `postgres` OS
  * user and the server's data and socket directories live where that user
@@ -21,8 +22,8 @@
 struct lb_sandbox_opts {
     const char *dir;          /* default ".lifeboat/sandbox" */
     int scale;                /* 1 ≈ 100k transactions; default 1 (0), at most 10000 */
-    int with_deprecated;      /* also a deprecated cluster the backup job points at
-                                 (not yet: LB_EINVAL) */
+    int with_deprecated;      /* also a deprecated cluster the nightly backup job
+                                 points at, as in the incident (see lb_sandbox_up) */
     void (*progress)(const char *line, void *ud);  /* may be NULL */
     void *progress_ud;
 };
@@ -41,12 +42,26 @@ struct lb_sandbox_opts {
  * server_dir, data_dir, guard_token, system_identifier, created_at, scale),
  * D/backups/nightly.dump and its provenance; server.log, data/, sock/ and
  * archive/ (WAL archive) in the server directory. Progress lines go to
- * o->progress.
+ * o->progress. environment.lua declares `scratch = "staging"`: `audit
+ * --restore` restores into a throw-away database on staging's cluster.
+ *
+ * With o->with_deprecated, the incident's setup: a second cluster,
+ * "sandbox-deprecated" (its own initdb, so its own system_identifier; its
+ * own port and server directory "<server dir>-deprecated"), with the same
+ * schema, no rows and the guard marker, declared as target `deprecated`;
+ * the nightly_dump layer (D/backups/nightly.dump) is taken from it while
+ * the environment still says `source = "staging"`, and a good dump of
+ * staging is declared as layer `staging_dump` (D/backups/staging.dump).
+ * sandbox.json then has a "deprecated" object (port, conninfo, server_dir,
+ * data_dir, cluster_name, system_identifier). Asking for it on an existing
+ * sandbox built without it is LB_EINVAL (down first); `up` without the
+ * flag keeps a deprecated cluster that exists.
  */
 int lb_sandbox_up(const struct lb_sandbox_opts *o, struct lb_err *err);
-/* Stop every server (pg_ctl -m fast, else immediate) and remove the
- * sandbox: the server directory, and in D what `up` wrote; D itself goes
- * if nothing else is left in it. Nothing to remove is not an error. */
+/* Stop every server, the deprecated one too (pg_ctl -m fast, else
+ * immediate) and remove the sandbox: both server directories, and in D what
+ * `up` wrote; D itself goes if nothing else is left in it. Nothing to
+ * remove is not an error. */
 int lb_sandbox_down(const struct lb_sandbox_opts *o, struct lb_err *err);
 
 struct lb_sandbox_status {
@@ -55,6 +70,9 @@ struct lb_sandbox_status {
     int port;
     char server_dir[512];     /* where the data and socket directories are */
     char env_path[512];
+    int deprecated;           /* built with --with-deprecated */
+    int deprecated_running;
+    int deprecated_port;
 };
 /* exists: D/sandbox.json is there; running: a connection succeeds or
  * `pg_ctl status` says so; port 0 if unknown. */

@@ -20,7 +20,7 @@
 struct lb_store;
 
 /* Current schema version (PRAGMA user_version). */
-#define LB_STORE_VERSION 1
+#define LB_STORE_VERSION 2
 
 /* Open (creating and migrating as needed). path ":memory:" works for tests. */
 int lb_store_open(const char *path, struct lb_store **out, struct lb_err *err);
@@ -210,5 +210,155 @@ void lb_run_view_free(struct lb_run_view *v);
 int lb_store_list_runs(struct lb_store *s, const char *scenario_id, int limit,
                        struct lb_run_view ***out, size_t *n, struct lb_err *err);
 void lb_run_list_free(struct lb_run_view **v, size_t n);
+
+/* ---- schedules (schema version 2) ---------------------------------------
+ *
+ * A sealed plan of unannounced drills (see schedule.h): its canonical text
+ * and commitment, and one row per drill that `lifeboat due` claims, runs
+ * and records. Writes are single BEGIN IMMEDIATE transactions like every
+ * other; the claim is the lock that makes a drill run exactly once.
+ */
+
+struct lb_sched_plan_info {
+    const char *id;            /* the first 16 hex digits of the commitment */
+    const char *label;         /* "2027Q1", ... */
+    const char *commitment;    /* 64 hex */
+    const char *canonical;     /* the text the commitment hashes */
+    const char *created_by;
+    int64_t created_at;        /* wall ms */
+    int64_t period_end;        /* wall ms after which the plan may be revealed */
+    int count;
+};
+struct lb_sched_drill_info {
+    int seq;
+    int64_t due_at;            /* wall ms */
+    const char *scenario_id;
+    const char *scenario_file;
+    const char *scenario_sha256;
+};
+
+/*
+ * Store a plan and its drills (state "pending"). An active plan with the
+ * same label is LB_EINVAL unless `replace`, which marks it "superseded"
+ * and cancels its drills that have not run: a plan cannot be re-rolled
+ * quietly, the old one stays in the store for anyone to see.
+ */
+int lb_store_sched_add(struct lb_store *s, const struct lb_sched_plan_info *plan,
+                       const struct lb_sched_drill_info *drills, size_t n, int replace,
+                       struct lb_err *err);
+
+/* Drill states: pending, claimed (a `due` is running it), ran, missed,
+ * failed (could not start), interrupted (its `due` died), cancelled
+ * (plan superseded). */
+struct lb_sched_drill_view {
+    int seq;
+    int64_t due_at;
+    char *scenario_id, *scenario_file, *scenario_sha256, *state;
+    char *claimed_host, *run_id;
+    long long claimed_pid;     /* -1 if unset */
+    int64_t claimed_at, finished_at;   /* -1 if unset */
+    int exit_code;             /* -1 if unset */
+};
+struct lb_sched_view {
+    char *id, *label, *commitment, *canonical, *status, *created_by, *revealed_by;
+    int64_t created_at, period_end, superseded_at, revealed_at;   /* -1 if unset */
+    int count;
+    struct lb_sched_drill_view *drills; size_t ndrills;   /* none in a list */
+};
+
+/* Load a plan with its drills: `which` is a plan id, a unique id prefix, a
+ * label (its newest plan, active first), or NULL / "latest" (the newest
+ * active plan). LB_ENOTFOUND if none. Caller frees with lb_sched_view_free. */
+int lb_store_sched_load(struct lb_store *s, const char *which, struct lb_sched_view **out,
+                        struct lb_err *err);
+void lb_sched_view_free(struct lb_sched_view *v);
+/* Every plan (headers only), newest first. Caller frees. */
+int lb_store_sched_list(struct lb_store *s, struct lb_sched_view ***out, size_t *n,
+                        struct lb_err *err);
+void lb_sched_list_free(struct lb_sched_view **v, size_t n);
+/* Record that a plan was revealed (by whom, when); kept on the plan. */
+int lb_store_sched_revealed(struct lb_store *s, const char *plan_id, const char *by,
+                            int64_t at, struct lb_err *err);
+
+enum lb_sched_claim_kind {
+    LB_SCHED_NONE = 0,   /* nothing is due */
+    LB_SCHED_RUN,        /* claimed: run it now, then lb_store_sched_finish */
+    LB_SCHED_MISSED,     /* already too late: recorded missed, record the gap */
+    LB_SCHED_BUSY,       /* another `due` is still running a drill */
+};
+struct lb_sched_claim {
+    enum lb_sched_claim_kind kind;
+    char plan_id[32];
+    char label[64];
+    int seq, count;
+    int64_t due_at;
+    char *scenario_id, *scenario_file, *scenario_sha256;   /* owned */
+    long long busy_pid;        /* LB_SCHED_BUSY: who holds the claim */
+    char busy_host[256];
+    int reaped;                /* claims of dead `due` processes closed now */
+};
+
+/*
+ * One BEGIN IMMEDIATE transaction: first close the claims whose process is
+ * gone (state "interrupted", linked to the run that process began, if any);
+ * if a live process still holds a claim, claim nothing (LB_SCHED_BUSY: one
+ * drill at a time); else take the earliest pending drill of an active plan
+ * whose instant is at or before `now`: when now > instant + grace it is
+ * marked "missed" (LB_SCHED_MISSED), else "claimed" by this process
+ * (LB_SCHED_RUN). Two processes calling this at once: one gets the drill,
+ * the other LB_SCHED_BUSY (or LB_SCHED_NONE). Free with lb_sched_claim_free.
+ */
+int lb_store_sched_claim(struct lb_store *s, int64_t now, int64_t grace_ms,
+                         struct lb_sched_claim *out, struct lb_err *err);
+void lb_sched_claim_free(struct lb_sched_claim *c);
+/* Close a claimed or missed drill: state ran|missed|failed, the run that
+ * records it (may be NULL), its exit code (-1: none). LB_ENOTFOUND if the
+ * drill is not claimed or missed. */
+int lb_store_sched_finish(struct lb_store *s, const char *plan_id, int seq,
+                          const char *state, const char *run_id, int exit_code,
+                          int64_t finished_at, struct lb_err *err);
+/* How many drills of active plans are pending with an instant <= now. */
+int lb_store_sched_due_count(struct lb_store *s, int64_t now, int *n, struct lb_err *err);
+
+/* ---- acknowledgements of manual steps (schema version 2) ------------------
+ *
+ * manual() in a scenario opens a wait for (run, step); `lifeboat ack` (or
+ * the terminal, or later an HTTP POST) acknowledges it. At most one wait
+ * per run is open. States: waiting, acknowledged, timeout, interrupted,
+ * halted.
+ */
+struct lb_ack_view {
+    int64_t id;
+    char *run_id;
+    int step_seq;              /* 0: outside a step (a rollback) */
+    char *step_name;           /* NULL outside a step */
+    char *prompt, *state, *acked_by, *acked_via, *acked_host;
+    int64_t started_at, deadline_at, ended_at;   /* wall ms, -1 if unset */
+};
+void lb_ack_view_clear(struct lb_ack_view *v);
+
+/* Open a wait. deadline_at: wall ms or -1. LB_EINVAL if the run already has
+ * one open. */
+int lb_store_ack_wait_begin(struct lb_store *s, const char *run_id, int step_seq,
+                            const char *prompt, int64_t started_at, int64_t deadline_at,
+                            int64_t *id, struct lb_err *err);
+/* Read a wait (to poll it). Clears and fills *out. */
+int lb_store_ack_wait_get(struct lb_store *s, int64_t id, struct lb_ack_view *out,
+                          struct lb_err *err);
+/* Close a wait that is still waiting: state acknowledged (on the terminal),
+ * timeout, interrupted or halted. *changed = 0 when it was no longer
+ * waiting (an ack came first). by/via/host may be NULL. */
+int lb_store_ack_wait_end(struct lb_store *s, int64_t id, const char *state,
+                          const char *by, const char *via, const char *host, int64_t at,
+                          int *changed, struct lb_err *err);
+/*
+ * `lifeboat ack RUN [STEP]`: acknowledge the open wait of a run (id, unique
+ * prefix or "latest"), at STEP when given (a seq number or a step name).
+ * Refuses with LB_ENOTFOUND when nothing waits there, LB_ESTATE when the
+ * run is not running or the wait is past its deadline. *out gets the wait.
+ */
+int lb_store_ack(struct lb_store *s, const char *run, const char *step, const char *by,
+                 const char *via, const char *host, int64_t at, struct lb_ack_view *out,
+                 struct lb_err *err);
 
 #endif

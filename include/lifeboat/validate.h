@@ -19,6 +19,38 @@
 
 struct lb_pg;
 
+/* What a baseline keeps to say where a later difference lies (opaque:
+ * per-row hashes for small tables, per-cell sums for large ones). */
+struct lb_table_detail;
+
+/* One row that differs, as localisation names it. */
+struct lb_row_diff {
+    char kind;             /* 'm' missing (in the baseline only), 'e' extra (now only),
+                              'c' changed (same key, other content) */
+    char *key;             /* the key columns' text, ", "-joined: "17", "1, SKU-000001" */
+    char *group;           /* the grouping column's value, NULL if none or unknown */
+};
+
+/*
+ * Where a table differs from its baseline (compare fills it on the `after`
+ * side for tables whose count or fingerprint differ).
+ */
+struct lb_table_diff {
+    char *method;          /* "rows" (every row compared), "sketch" (the rows the
+                              baseline's sketch can name), "none" */
+    char *why;             /* method "none", or an incomplete sketch: why, else NULL */
+    char *key_columns;     /* "id", "account_id, sku" */
+    char *group_column;    /* "account_id" (first single-column foreign key) or NULL */
+    int complete;          /* 1: every differing row is counted below */
+    int64_t missing, extra, changed;     /* rows identified, by kind */
+    struct lb_row_diff *samples;          /* up to `samples` of each kind, by key */
+    size_t nsamples;
+    char *missing_group;   /* the value every identified missing row shares, or NULL */
+    int64_t unnamed;       /* rows known to differ whose key could not be named */
+};
+/* Frees and zeroes. NULL is a no-op. */
+void lb_table_diff_free(struct lb_table_diff *d);
+
 struct lb_table_fp {
     char *name;            /* "schema.table" ("public.inventory") */
     int64_t rows;          /* exact count; -1 if the table does not exist */
@@ -27,18 +59,36 @@ struct lb_table_fp {
     int has_pk;            /* 1 if it has a primary key */
     int nfks;              /* foreign keys declared on it */
     int64_t bytes;         /* pg_table_size at the time, for ordering work */
+    struct lb_table_detail *detail;  /* localisation detail, NULL if not kept */
+    struct lb_table_diff *diff;      /* set by lb_validate_compare on `after` */
 };
 
 struct lb_baseline {
     struct lb_table_fp *tables;
     size_t ntables;
     int64_t taken_at;      /* wall ms */
+    int connections;       /* connections that shared the snapshot */
 };
+
+/* Per-row detail is kept for a table of at most this many rows (default). */
+#define LB_VALIDATE_DETAIL_ROWS 100000
+/* ... and for at most this many rows over the whole baseline (default). */
+#define LB_VALIDATE_DETAIL_BUDGET 1000000
+/* Sample keys per kind of difference (default). */
+#define LB_VALIDATE_SAMPLES 10
 
 struct lb_baseline_opts {
     const char *const *tables;  /* NULL-ended list of names, or NULL for every user table */
     int fingerprint;            /* 1: content fingerprints (default in callers) */
     int64_t deadline_ms;
+    /* Parallelism: worker connections are opened through `conninfo` (the
+     * same server as `c`, which is verified); NULL: everything on `c`. */
+    const char *conninfo;
+    int parallel;               /* connections in all, `c` included; 0: online CPUs */
+    int detail;                 /* 1: keep localisation detail (needs fingerprint) */
+    int64_t detail_rows;        /* per-row detail for tables up to this many rows;
+                                   0: LB_VALIDATE_DETAIL_ROWS, < 0: never (sketch only) */
+    int64_t detail_budget;      /* per-row detail over all tables; 0: the default */
 };
 
 /*
@@ -52,12 +102,23 @@ struct lb_baseline_opts {
  * lifeboat_* tables are skipped in both cases. Result sorted by name
  * (byte order), duplicates merged.
  *
- * Everything is read in one REPEATABLE READ READ ONLY transaction on `c`
- * (lb_validate_begin/lb_validate_end), so `c` must not be inside a
- * transaction. opts->deadline_ms is monotonic; 0 means none. Rows of an
- * inheritance parent are its own (FROM ONLY); a partitioned table named in
- * opts->tables counts all its partitions. On error nothing is returned and
- * the transaction is rolled back.
+ * Everything is read in one REPEATABLE READ READ ONLY snapshot: the
+ * transaction opened on `c` (lb_validate_begin; `c` must not be inside a
+ * transaction), exported with pg_export_snapshot() to the worker
+ * connections when opts->conninfo is set and opts->parallel allows more
+ * than one connection. A worker whose server has another
+ * system_identifier or database than `c` is refused (LB_ESAFETY): workers
+ * only read, inside the snapshot of a connection the caller has already
+ * checked. Tables are taken largest first; a table larger than its share
+ * of the work is split into ranges of blocks (ctid), each a task.
+ *
+ * With opts->detail, each table with a primary key also keeps localisation
+ * detail (see docs/validation.md): per-row (key, hash, group) when it has at
+ * most detail_rows rows and the budget allows, else a sketch of
+ * VSKETCH_CELLS per-cell sums. opts->deadline_ms is monotonic; 0 means
+ * none. Rows of an inheritance parent are its own (FROM ONLY); a
+ * partitioned table named in opts->tables counts all its partitions. On
+ * error nothing is returned and the transactions are rolled back.
  */
 int lb_validate_baseline(struct lb_pg *c, const struct lb_baseline_opts *opts,
                          struct lb_baseline **out, struct lb_err *err);
@@ -69,6 +130,8 @@ void lb_baseline_free(struct lb_baseline *b);
  * missing when named). NULL if none. */
 const struct lb_table_fp *lb_baseline_find(const struct lb_baseline *b,
                                            const char *name);
+/* "rows", "sketch" or NULL: the kind of detail a table's entry keeps. */
+const char *lb_table_detail_kind(const struct lb_table_fp *t);
 
 /*
  * The pieces lb_validate_baseline is made of, for callers that spread the
@@ -89,19 +152,26 @@ int lb_validate_end(struct lb_pg *c, int commit, int64_t deadline_ms,
  * Fingerprint one table, `schema`.`table` (exact catalog names, unquoted),
  * through `c` inside a transaction opened with lb_validate_begin. One scan:
  * exact count(*) and, when `fingerprint`, the content fingerprint: the sum
- * over rows of hashint8extended(hash_record_extended(ROW(...), 0), 0),
- * where columns whose type has no extended hash function (json, xml, point,
- * money, composites, ...; decided from the default hash opclass, through
- * domains, arrays and ranges) are cast to text. Also the schema fingerprint
- * (md5 of columns, constraints, indexes, triggers), has_pk, nfks and
- * pg_table_size. A table that does not exist gets rows = -1 and NULL
- * fingerprints. *out is overwritten (its strings are the caller's: free
- * with lb_table_fp_clear). deadline_ms: monotonic, 0 = none.
+ * modulo 2^64 over rows of the row hash
+ *   hashint8extended(c1 # c2 # ... # r, 0)
+ * where ci = <type's extended hash function>(column i, i) for a column
+ * whose type has one callable on it (NULL: a constant of i), and r =
+ * hash_record_extended(ROW(other columns), 0) for the rest: columns whose
+ * hash function takes another type (date, timestamptz, bool, ...), and
+ * columns whose type has no extended hash function at all (json, xml,
+ * point, money, composites, ...; decided from the default hash opclass,
+ * through domains, arrays and ranges), which are cast to text. Equal
+ * values as the type's hash opclass sees them hash equal (numeric 1.0 and
+ * 1.00). Also the schema fingerprint (md5 of columns, constraints,
+ * indexes, triggers), has_pk, nfks and pg_table_size. A table that does
+ * not exist gets rows = -1 and NULL fingerprints. *out is overwritten
+ * (its strings are the caller's: free with lb_table_fp_clear).
+ * deadline_ms: monotonic, 0 = none.
  */
 int lb_validate_table(struct lb_pg *c, const char *schema, const char *table,
                       int fingerprint, int64_t deadline_ms,
                       struct lb_table_fp *out, struct lb_err *err);
-/* Free the strings of one entry and zero it. NULL is a no-op. */
+/* Free the strings (and detail, diff) of one entry and zero it. NULL is a no-op. */
 void lb_table_fp_clear(struct lb_table_fp *t);
 
 /*
@@ -111,6 +181,55 @@ void lb_table_fp_clear(struct lb_table_fp *t);
  * if `decimal` is not an integer.
  */
 int lb_validate_fold_sum(const char *decimal, char out[17]);
+
+/* ---- foreign keys ------------------------------------------------------ */
+
+/* One foreign key constraint and the child rows that have no parent. */
+struct lb_fk_violation {
+    char *constraint;      /* "transactions_account_id_fkey" */
+    char *table;           /* child, "public.transactions" */
+    char *references;      /* parent, "public.accounts" */
+    char *columns;         /* "account_id" */
+    char *ref_columns;     /* "id" */
+    char *sample_columns;  /* what samples name: the child's key ("id"), else columns */
+    int64_t count;         /* child rows whose non-null key has no parent */
+    char **samples;        /* up to `samples` child keys, ", "-joined columns */
+    size_t nsamples;
+    char **missing_refs;   /* up to `samples` key values without a parent, most rows first */
+    size_t nmissing_refs;
+    int merge;             /* 1: checked with a merge anti-join (both sides indexed) */
+};
+
+struct lb_fk_report {
+    struct lb_fk_violation *items;   /* sorted by table, then constraint */
+    size_t n;
+};
+/* Frees and zeroes. NULL is a no-op. */
+void lb_fk_report_free(struct lb_fk_report *r);
+
+struct lb_fk_opts {
+    const char *const *tables;  /* NULL-ended: the constraints on these tables and those
+                                   referencing them; NULL: every constraint of the database */
+    int samples;                /* sample child keys per constraint; 0: none */
+    int64_t deadline_ms;
+    const char *conninfo;       /* workers, as lb_baseline_opts */
+    int parallel;
+    int merge;                  /* 0: auto (merge anti-join when the child's columns
+                                   are indexed), 1: always, -1: never */
+};
+
+/*
+ * Check every foreign key constraint (contype 'f', validated or not) in
+ * scope with an anti-join: count the child rows whose key is complete
+ * (MATCH SIMPLE: no column NULL; MATCH FULL: also the rows with some but
+ * not all columns NULL) and have no parent row under the constraint's own
+ * equality operators. One snapshot as lb_validate_baseline, constraints
+ * spread over the connections, largest child first. Names in o->tables that
+ * do not exist are ignored (baseline reports them). Caller frees with
+ * lb_fk_report_free.
+ */
+int lb_validate_fk_violations(struct lb_pg *c, const struct lb_fk_opts *o,
+                              struct lb_fk_report *out, struct lb_err *err);
 
 /* Severity of a finding's gap. */
 enum lb_severity { LB_SEV_NONE = 0, LB_SEV_MINOR, LB_SEV_MAJOR, LB_SEV_CRITICAL };
@@ -128,6 +247,7 @@ struct lb_finding {
     enum lb_severity severity;  /* gap severity when !ok; NONE for no gap */
     char *gap_category;    /* "validation" */
     char *gap_title;       /* "inventory: 0 rows restored, 20000 expected" */
+    char *gap_detail;      /* sample keys, numbers behind the title; may be NULL */
 };
 
 struct lb_findings {
@@ -141,7 +261,39 @@ void lb_findings_free(struct lb_findings *f);
 struct lb_compare_opts {
     double tolerance;      /* allowed relative row-count difference; 0 = exact */
     int fingerprint;       /* compare content fingerprints (needs them in the baseline) */
+    /* lb_validate_compare only: */
+    int foreign_keys;      /* 1: also check the foreign keys of the tables */
+    int samples;           /* sample keys per kind of difference; 0: LB_VALIDATE_SAMPLES */
+    const char *conninfo;  /* workers, as lb_baseline_opts */
+    int parallel;
+    int64_t deadline_ms;
 };
+
+/* What lb_validate_compare found. */
+struct lb_comparison {
+    struct lb_baseline *after;   /* the same tables now; diff set where they differ */
+    struct lb_fk_report fks;     /* when foreign keys were checked */
+    int fks_checked;
+};
+/* Frees and zeroes. NULL is a no-op. */
+void lb_comparison_free(struct lb_comparison *cmp);
+
+/*
+ * Take the tables of `before` again through `c` (one snapshot, spread over
+ * connections as lb_validate_baseline, no detail kept) and, for every table
+ * whose count or fingerprint differs and whose baseline kept detail, say
+ * where: the same detail is taken now and compared (per-row: every row;
+ * sketch: the rows its cells can name, each checked against the rows the
+ * table holds now), giving up to o->samples keys per kind and the group
+ * value all missing rows share. A table without detail gets a diff of
+ * method "none" and why. With o->foreign_keys, lb_validate_fk_violations
+ * for the same tables in the same snapshot. Caller frees with
+ * lb_comparison_free. The judgement is lb_validate_findings and
+ * lb_validate_fk_findings.
+ */
+int lb_validate_compare(struct lb_pg *c, const struct lb_baseline *before,
+                        const struct lb_compare_opts *o, struct lb_comparison *out,
+                        struct lb_err *err);
 
 /*
  * Pure: compare `before` with `after` (after is a fresh baseline of the
@@ -161,6 +313,13 @@ struct lb_compare_opts {
  *    made (the fingerprints cannot match and the caller accepted drift).
  *  - "<t>: schema", when both sides have one: a difference is major,
  *    titled after a lost primary key or lost foreign keys when that is it.
+ *  - When the after entry has a diff naming rows: the table's critical
+ *    gap is titled after them ("inventory: 3 rows changed (id 17, 4242,
+ *    9001)", "42 rows of inventory for account_id 1187 are missing (id
+ *    ...)"), its detail holds the counts and every sample key, and one
+ *    failed check (no gap of its own) per kind found: "<t>: missing rows",
+ *    "<t>: extra rows", "<t>: changed rows", observed "42: id 17, ...". A
+ *    diff that names nothing adds its reason to the gap detail.
  * No content/schema check for a table missing after. A baseline with no
  * rows in any table adds a failed check "baseline" with the critical gap
  * "baseline is empty: nothing to validate". after NULL: every table is
@@ -172,5 +331,16 @@ int lb_validate_findings(const struct lb_baseline *before,
                          const struct lb_baseline *after,
                          const struct lb_compare_opts *opts,
                          struct lb_findings *out);
+
+/*
+ * Pure: append to `out` one check per constraint of `r`, "fk <constraint>"
+ * (table = the child), expected "0 rows without a parent", observed the
+ * count and sample keys; a violated one is a major gap titled "<child>:
+ * 42 rows reference <parent> rows that do not exist (<constraint>;
+ * account_id 1187)". `out` may be empty (zeroed: its ok starts at 1) or
+ * hold lb_validate_findings' items; out->ok drops to 0 on a violation.
+ * Returns 0 or LB_EINVAL.
+ */
+int lb_validate_fk_findings(const struct lb_fk_report *r, struct lb_findings *out);
 
 #endif

@@ -69,9 +69,14 @@ int cmd_list(struct lb_cli *cli, int argc, char **argv);
 int cmd_runs(struct lb_cli *cli, int argc, char **argv);
 int cmd_show(struct lb_cli *cli, int argc, char **argv);
 int cmd_report(struct lb_cli *cli, int argc, char **argv);
+int cmd_trend(struct lb_cli *cli, int argc, char **argv);
+int cmd_audit(struct lb_cli *cli, int argc, char **argv);
 int cmd_sandbox(struct lb_cli *cli, int argc, char **argv);
 int cmd_demo(struct lb_cli *cli, int argc, char **argv);
 int cmd_guard(struct lb_cli *cli, int argc, char **argv);
 int cmd_halt(struct lb_cli *cli, int argc, char **argv);
+int cmd_schedule(struct lb_cli *cli, int argc, char **argv);
+int cmd_due(struct lb_cli *cli, int argc, char **argv);
+int cmd_ack(struct lb_cli *cli, int argc, char **argv);
 
 #endif

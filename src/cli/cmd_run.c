@@ -152,7 +152,8 @@ static const char RUN_USAGE[] =
     "  --env FILE        environment (default $LIFEBOAT_ENV, else\n"
     "                    .lifeboat/sandbox/environment.lua)\n"
     "  --dry-run         print and store the plan, run the guards, touch nothing\n"
-    "  --report FORMATS  reports to write at the end: md,json (default) or none\n"
+    "  --report FORMATS  reports to write at the end: md, html, json, junit\n"
+    "                    (default md,html,json) or none\n"
     "  -o, --output DIR  where reports go (default reports/)\n"
     "  --yes             do not ask before the first fault (asked only on a TTY)\n"
     "  --parallel N      connections for baselines and comparisons (default: cores)\n";
@@ -199,6 +200,14 @@ static int run_scenario(struct lb_cli *cli, const char *scenario, struct lb_env 
     ro.parallel = parallel;
     ro.on_event = cli_on_event;
     ro.event_ud = cli;
+    if (fmt) {
+        ro.report_dir = outdir ? outdir : "reports";
+        /* the first file lb_report_write names: md, html, json, junit */
+        ro.report_ext = lb_report_extension(fmt & LB_REPORT_MD     ? LB_REPORT_MD
+                                            : fmt & LB_REPORT_HTML ? LB_REPORT_HTML
+                                            : fmt & LB_REPORT_JSON ? LB_REPORT_JSON
+                                                                   : LB_REPORT_JUNIT);
+    }
     if (!dry_run && !yes && cli->tty_in)
         ro.confirm = confirm;
     code = lb_runner_run(&ro, &res, &err);
@@ -212,17 +221,17 @@ static int run_scenario(struct lb_cli *cli, const char *scenario, struct lb_env 
     if (dry_run && res.plan_text)
         fputs(res.plan_text, stdout);
     if (fmt) {
-        char *path = NULL;
+        char **paths = NULL;
+        size_t npaths = 0;
         struct lb_err rerr = {0};
-        if (lb_report_write(store, res.run_id, fmt, outdir ? outdir : "reports", &path,
-                            &rerr) < 0)
+        if (lb_report_write_files(store, res.run_id, fmt, outdir ? outdir : "reports", &paths,
+                                  &npaths, &rerr) < 0)
             cli_error("report", "%s", rerr.msg);
-        else if (path)
-            printf("report: %s\n", path);
-        if (report_path)
-            *report_path = path;
-        else
-            free(path);
+        for (size_t i = 0; i < npaths; i++)
+            printf("report: %s\n", paths[i]);
+        if (report_path && npaths)
+            *report_path = lb_xstrdup(paths[0]);
+        lb_report_paths_free(paths, npaths);
     }
     {
         char line[512];
@@ -254,7 +263,7 @@ int cmd_run(struct lb_cli *cli, int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
-    const char *env_path = NULL, *formats = "md,json", *outdir = NULL;
+    const char *env_path = NULL, *formats = "md,html,json", *outdir = NULL;
     int dry = 0, yes = 0, parallel = 0, opt, code;
     struct lb_env *env = NULL;
 
@@ -474,7 +483,7 @@ int cmd_demo(struct lb_cli *cli, int argc, char **argv)
     code = cli_load_env(cli, env_path, 1, &env);
     free(env_path);
     if (code == 0)
-        code = run_scenario(cli, scenario, env, 0, 1, 0, "md,json", NULL, &report);
+        code = run_scenario(cli, scenario, env, 0, 1, 0, "md,html,json", NULL, &report);
     if (report)
         printf("open the report: %s\n", report);
     free(report);

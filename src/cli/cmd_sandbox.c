@@ -15,7 +15,11 @@ static const char SANDBOX_USAGE[] =
     "(\"us-east-1\") on 127.0.0.1 with a seeded inventory database, the guard\n"
     "marker, a nightly pg_dump, and D/environment.lua describing it (default D:\n"
     LB_SANDBOX_DEFAULT_DIR "). As root, the servers run as the postgres user with\n"
-    "their data under /var/tmp/lifeboat-sandbox (or $LIFEBOAT_SERVER_ROOT).\n";
+    "their data under /var/tmp/lifeboat-sandbox (or $LIFEBOAT_SERVER_ROOT).\n\n"
+    "  --with-deprecated  the incident's setup: also a deprecated cluster (own\n"
+    "                     system_identifier, empty tables) that the nightly dump is\n"
+    "                     taken from, while the environment still says it backs up\n"
+    "                     staging; a good dump of staging is kept as staging_dump\n";
 
 static void progress(const char *line, void *ud)
 {
@@ -89,13 +93,20 @@ int cmd_sandbox(struct lb_cli *cli, int argc, char **argv)
         if (rc == 0) {
             if (cli->json)
                 printf("{\"exists\": %s, \"running\": %s, \"port\": %d, \"server_dir\": \"%s\", "
-                       "\"environment\": \"%s\"}\n", st.exists ? "true" : "false",
-                       st.running ? "true" : "false", st.port, st.server_dir, st.env_path);
-            else
+                       "\"environment\": \"%s\", \"deprecated\": %s, \"deprecated_port\": %d, "
+                       "\"deprecated_running\": %s}\n", st.exists ? "true" : "false",
+                       st.running ? "true" : "false", st.port, st.server_dir, st.env_path,
+                       st.deprecated ? "true" : "false", st.deprecated_port,
+                       st.deprecated_running ? "true" : "false");
+            else {
                 printf("sandbox %s%s\n  port %d\n  server data and sockets: %s\n"
                        "  environment: %s\n", st.exists ? "exists" : "does not exist",
                        st.exists ? (st.running ? ", running" : ", stopped") : "", st.port,
                        st.server_dir, st.env_path);
+                if (st.deprecated)
+                    printf("  deprecated cluster: port %d, %s\n", st.deprecated_port,
+                           st.deprecated_running ? "running" : "stopped");
+            }
         }
     } else {
         cli_error("sandbox", "unknown action '%s' (up, down, status)", action);

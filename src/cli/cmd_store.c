@@ -2,6 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "cli.h"
 #include "lifeboat/report.h"
@@ -51,6 +54,39 @@ static void fmt_ms(int64_t ms, char *out, size_t n)
         lb_duration_format(ms, out, n);
 }
 
+/* s as a JSON string literal, quotes included. Caller frees. */
+static char *json_quote(const char *s)
+{
+    cJSON *node = cJSON_CreateString(s ? s : "");
+    char *text = node ? cJSON_PrintUnformatted(node) : NULL;
+    char *out = lb_xstrdup(text ? text : "\"\"");
+    cJSON_free(text);
+    cJSON_Delete(node);
+    return out;
+}
+
+/* The run list as a JSON array, one run per line. */
+static void print_runs_json(struct lb_run_view **runs, size_t n)
+{
+    printf("[");
+    for (size_t i = 0; i < n; i++) {
+        const struct lb_run_view *v = runs[i];
+        char started[40];
+        char *id = json_quote(v->id), *scenario = json_quote(v->scenario_id),
+             *status = json_quote(v->status);
+        lb_wall_format(v->started_at, started, sizeof(started));
+        printf("%s\n  {\"id\": %s, \"scenario\": %s, \"status\": %s, "
+               "\"started_at\": \"%s\", \"rto_ms\": %lld, \"rpo_ms\": %lld, "
+               "\"exit_code\": %d, \"dry_run\": %s}",
+               i ? "," : "", id, scenario, status, started, (long long)v->rto_ms,
+               (long long)v->rpo_ms, v->exit_code, v->dry_run ? "true" : "false");
+        free(id);
+        free(scenario);
+        free(status);
+    }
+    printf("%s]\n", n ? "\n" : "");
+}
+
 int cmd_runs(struct lb_cli *cli, int argc, char **argv)
 {
     static const char usage[] = "usage: lifeboat runs [--scenario ID] [--limit N] [--json]\n\n"
@@ -76,32 +112,23 @@ int cmd_runs(struct lb_cli *cli, int argc, char **argv)
         lb_store_close(store);
         return LB_EXIT_USAGE;
     }
-    if (cli->json)
-        printf("[");
-    else if (n)
+    if (cli->json) {
+        print_runs_json(runs, n);
+    } else if (n) {
         printf("%-22s %-26s %-16s %-20s %9s %9s %4s\n", "RUN", "SCENARIO", "STATUS", "STARTED",
                "RTO", "RPO", "EXIT");
-    for (size_t i = 0; i < n; i++) {
+    }
+    for (size_t i = 0; i < n && !cli->json; i++) {
         const struct lb_run_view *v = runs[i];
         char started[40], rto[32], rpo[32];
         lb_wall_format(v->started_at, started, sizeof(started));
         fmt_ms(v->rto_ms, rto, sizeof(rto));
         fmt_ms(v->rpo_ms, rpo, sizeof(rpo));
-        if (cli->json)
-            printf("%s\n  {\"id\": \"%s\", \"scenario\": \"%s\", \"status\": \"%s\", "
-                   "\"started_at\": \"%s\", \"rto_ms\": %lld, \"rpo_ms\": %lld, "
-                   "\"exit_code\": %d, \"dry_run\": %s}",
-                   i ? "," : "", v->id, v->scenario_id ? v->scenario_id : "", v->status,
-                   started, (long long)v->rto_ms, (long long)v->rpo_ms, v->exit_code,
-                   v->dry_run ? "true" : "false");
-        else
-            printf("%-22s %-26s %-16s %-20.19s %9s %9s %4d\n", v->id,
-                   v->scenario_id ? v->scenario_id : "-", v->status, started, rto, rpo,
-                   v->exit_code);
+        printf("%-22s %-26s %-16s %-20.19s %9s %9s %4d\n", v->id,
+               v->scenario_id ? v->scenario_id : "-", v->status, started, rto, rpo,
+               v->exit_code);
     }
-    if (cli->json)
-        printf("%s]\n", n ? "\n" : "");
-    else if (!n && !cli->quiet)
+    if (!cli->json && !n && !cli->quiet)
         fprintf(stderr, "no runs in %s\n", cli->store_path);
     lb_run_list_free(runs, n);
     lb_store_close(store);
@@ -110,25 +137,27 @@ int cmd_runs(struct lb_cli *cli, int argc, char **argv)
 
 /* ---- show --------------------------------------------------------------- */
 
-static const char *step_name(const struct lb_run_view *v, int seq)
+/* Colour only on a terminal, and never when NO_COLOR is set (no-color.org). */
+static int stdout_color(void)
 {
-    for (size_t i = 0; i < v->nsteps; i++)
-        if (v->steps[i].seq == seq)
-            return v->steps[i].name;
-    return seq > 0 ? "?" : "run";
+    const char *no_color = getenv("NO_COLOR");
+    return isatty(STDOUT_FILENO) && !(no_color != NULL && no_color[0] != '\0');
 }
 
 int cmd_show(struct lb_cli *cli, int argc, char **argv)
 {
-    static const char usage[] = "usage: lifeboat show RUN [--json]\n\n"
-                                "One run's timeline, checks and gaps. RUN is an id, a unique\n"
-                                "prefix of one, or 'latest'.\n";
+    static const char usage[] =
+        "usage: lifeboat show RUN [--json]\n\n"
+        "One run's timeline (bars on a shared time axis, aligned durations), checks,\n"
+        "gaps and rollbacks. RUN is an id, a unique prefix of one, or 'latest'.\n"
+        "Colour on a terminal unless NO_COLOR is set.\n";
     static const struct option longopts[] = {CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
     struct lb_store *store = NULL;
     struct lb_run_view *v = NULL;
     struct lb_err err = {0};
+    struct lb_buf b = {0};
+    struct lb_report_text_opts opts = {0, 0};
     int code = simple_opts(cli, argc, argv, usage, longopts, NULL, NULL);
-    int64_t longest = 1;
 
     if (code)
         return code < 0 ? 0 : code;
@@ -142,73 +171,13 @@ int cmd_show(struct lb_cli *cli, int argc, char **argv)
         return LB_EXIT_USAGE;
     }
     if (cli->json) {
-        struct lb_buf b = {0};
         lb_report_json(v, &b);
-        fputs(b.data ? b.data : "", stdout);
-        lb_buf_free(&b);
-        goto out;
+    } else {
+        opts.color = stdout_color();
+        lb_report_text(v, &opts, &b);
     }
-    {
-        char rto[32], rpo[32], started[40];
-        fmt_ms(v->rto_ms, rto, sizeof(rto));
-        fmt_ms(v->rpo_ms, rpo, sizeof(rpo));
-        lb_wall_format(v->started_at, started, sizeof(started));
-        printf("run %s  %s  %s\n", v->id, v->scenario_id ? v->scenario_id : "",
-               v->scenario_title ? v->scenario_title : "");
-        printf("status %s (exit %d)  started %s  environment %s\n", v->status, v->exit_code,
-               started, v->environment ? v->environment : "-");
-        printf("RTO %s  RPO %s%s%s%s\n", rto, rpo, v->rpo_method ? " (" : "",
-               v->rpo_method ? v->rpo_method : "", v->rpo_method ? ")" : "");
-        if (v->error)
-            printf("error: %s\n", v->error);
-    }
-    for (size_t i = 0; i < v->nsteps; i++)
-        if (v->steps[i].duration_ms > longest)
-            longest = v->steps[i].duration_ms;
-    printf("\ntimeline\n");
-    for (size_t i = 0; i < v->nsteps; i++) {
-        const struct lb_step_view *st = &v->steps[i];
-        char d[32], bar[64] = "";
-        int w = st->duration_ms > 0 ? (int)(st->duration_ms * 30 / longest) : 0;
-        fmt_ms(st->duration_ms, d, sizeof(d));
-        if (w < 1 && st->duration_ms > 0)
-            w = 1;
-        for (int k = 0; k < w && k < 30; k++)
-            bar[k] = '#';
-        printf("  %2d %-8s %-34.34s %-11s %9s %s\n", st->seq, st->kind, st->name, st->status,
-               d, bar);
-        if (st->error)
-            printf("       %s\n", st->error);
-    }
-    for (size_t i = 0; i < v->nmarks; i++) {
-        char at[40];
-        lb_wall_format(v->marks[i].at, at, sizeof(at));
-        printf("  mark %-10s %s (%s)\n", v->marks[i].name, at, v->marks[i].source);
-    }
-    if (v->nchecks) {
-        printf("\nchecks\n");
-        for (size_t i = 0; i < v->nchecks; i++) {
-            const struct lb_check_view *c = &v->checks[i];
-            printf("  %-6s %-40s expected %s, observed %s\n", c->ok ? "ok" : "FAILED", c->name,
-                   c->expected ? c->expected : "-", c->observed ? c->observed : "-");
-        }
-    }
-    printf("\ngaps: %zu\n", v->ngaps);
-    for (size_t i = 0; i < v->ngaps; i++) {
-        const struct lb_gap_view *g = &v->gaps[i];
-        printf("  [%s] %s: %s (step: %s)\n", g->severity, g->category, g->title,
-               step_name(v, g->step_seq));
-        if (g->detail)
-            printf("      %s\n", g->detail);
-    }
-    if (v->nrollbacks) {
-        printf("\nrollbacks\n");
-        for (size_t i = 0; i < v->nrollbacks; i++)
-            printf("  %-10s %s%s%s\n", v->rollbacks[i].status, v->rollbacks[i].name,
-                   v->rollbacks[i].error ? ": " : "",
-                   v->rollbacks[i].error ? v->rollbacks[i].error : "");
-    }
-out:
+    fputs(b.data ? b.data : "", stdout);
+    lb_buf_free(&b);
     lb_run_view_free(v);
     lb_store_close(store);
     return 0;
@@ -216,7 +185,7 @@ out:
 
 /* ---- report ------------------------------------------------------------- */
 
-struct report_args { const char *formats, *outdir; };
+struct report_args { const char *formats, *outdir, *since; };
 
 static int report_extra(int opt, const char *arg, void *ud)
 {
@@ -225,6 +194,8 @@ static int report_extra(int opt, const char *arg, void *ud)
         a->formats = arg;
     else if (opt == 'o')
         a->outdir = arg;
+    else if (opt == 1)
+        a->since = arg;
     else
         return -1;
     return 0;
@@ -233,35 +204,50 @@ static int report_extra(int opt, const char *arg, void *ud)
 int cmd_report(struct lb_cli *cli, int argc, char **argv)
 {
     static const char usage[] =
-        "usage: lifeboat report RUN [--format md,json] [-o DIR]\n\n"
-        "Write a run's report from the store (default formats md,json, into reports/).\n";
+        "usage: lifeboat report RUN [--format md,html,json,junit] [-o DIR]\n"
+        "       lifeboat report --all-since DATE [--format ...] [-o DIR]\n\n"
+        "Write a run's reports from the store (default formats md,html,json, into\n"
+        "reports/), one file per format named RUN.md, RUN.html, RUN.json,\n"
+        "RUN.junit.xml; prints the paths. RUN is an id, a unique prefix or 'latest'.\n"
+        "--all-since DATE (YYYY-MM-DD, a UTC timestamp, or a quarter YYYY-Qn) writes\n"
+        "the reports of every run since then and an index per format (index.md,\n"
+        "index.html, index.json, index.junit.xml with one testsuite per run).\n";
     static const struct option longopts[] = {
         CLI_COMMON_OPTIONS, {"format", required_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
-    struct report_args a = {"md,json", "reports"};
+        {"output", required_argument, NULL, 'o'}, {"all-since", required_argument, NULL, 1},
+        {NULL, 0, NULL, 0}};
+    struct report_args a = {"md,html,json", "reports", NULL};
     struct lb_store *store = NULL;
     struct lb_err err = {0};
     unsigned fmt = 0;
-    char *path = NULL;
-    int code = simple_opts(cli, argc, argv, usage, longopts, report_extra, &a);
+    char **paths = NULL;
+    size_t npaths = 0;
+    int64_t since = 0;
+    int rc, code = simple_opts(cli, argc, argv, usage, longopts, report_extra, &a);
 
     if (code)
         return code < 0 ? 0 : code;
-    if (optind != argc - 1)
+    if (a.since != NULL ? optind != argc : optind != argc - 1)
         return cli_usage(usage, 0);
-    if (lb_report_parse_formats(a.formats, &fmt, &err) < 0) {
+    if (lb_report_parse_formats(a.formats, &fmt, &err) < 0 ||
+        (a.since != NULL && lb_report_parse_since(a.since, &since, &err) < 0)) {
         cli_error("report", "%s", err.msg);
         return LB_EXIT_USAGE;
     }
     if ((code = cli_open_store(cli, &store)))
         return code;
-    if (lb_report_write(store, argv[optind], fmt, a.outdir, &path, &err) < 0) {
+    if (a.since != NULL)
+        rc = lb_report_index(store, since, fmt, a.outdir, &paths, &npaths, &err);
+    else
+        rc = lb_report_write_files(store, argv[optind], fmt, a.outdir, &paths, &npaths, &err);
+    if (rc < 0) {
         cli_error("report", "%s", err.msg);
         code = LB_EXIT_USAGE;
     } else {
-        printf("%s\n", path);
+        for (size_t i = 0; i < npaths; i++)
+            printf("%s\n", paths[i]);
     }
-    free(path);
+    lb_report_paths_free(paths, npaths);
     lb_store_close(store);
     return code;
 }

@@ -25,11 +25,16 @@ static const struct command commands[] = {
     {"list", cmd_list, "list shipped scenarios with their objectives"},
     {"runs", cmd_runs, "run history from the results store"},
     {"show", cmd_show, "one run's timeline, checks and gaps"},
-    {"report", cmd_report, "write a run's report (md, json)"},
+    {"report", cmd_report, "write a run's report (md, html, json, junit)"},
+    {"trend", cmd_trend, "RTO/RPO of a scenario's runs against objectives, recurring gaps"},
+    {"audit", cmd_audit, "check every backup layer: exists, fresh, right source, restorable"},
     {"sandbox", cmd_sandbox, "local staging: up, down, status"},
     {"demo", cmd_demo, "sandbox up if needed, run the dropped-table drill"},
     {"guard", cmd_guard, "install the opt-in marker on a staging target"},
     {"halt", cmd_halt, "stop running drills and block new ones (--release)"},
+    {"schedule", cmd_schedule, "plan unannounced drills, sealed by a commitment"},
+    {"due", cmd_due, "run the scheduled drill that is due (cron, systemd timer)"},
+    {"ack", cmd_ack, "acknowledge the manual step a drill waits for"},
     {NULL, NULL, NULL},
 };
 

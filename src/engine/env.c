@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "lifeboat/engine.h"
+#include "lifeboat/notify.h"
 
 static void free_argv(char **argv)
 {
@@ -39,6 +40,7 @@ void lb_env_free(struct lb_env *env)
         free_argv(t->start_argv);
     }
     free(env->targets);
+    lb_notify_config_free(env->notify);
     for (size_t i = 0; i < env->nbackups; i++) {
         struct lb_env_backup *b = &env->backups[i];
         free(b->name);

@@ -168,6 +168,7 @@ void lb_run_free(struct lb_run *r)
 const char *lb_run_id(const struct lb_run *r) { return r->id; }
 int lb_run_dry(const struct lb_run *r) { return r->dry_run; }
 struct lb_secrets *lb_run_secrets(struct lb_run *r) { return r->secrets; }
+struct lb_store *lb_run_store(const struct lb_run *r) { return r->store; }
 int lb_run_nsteps(const struct lb_run *r) { return r->nsteps; }
 
 int lb_run_plan_step(struct lb_run *r, const char *name, const char *kind,

@@ -10,6 +10,8 @@
 #include <cjson/cJSON.h>
 
 #include "lifeboat/engine.h"
+#include "lifeboat/pg.h"
+#include "lifeboat/notify.h"
 #include "lifeboat/runner.h"
 #include "lifeboat/script.h"
 #include "lifeboat/store.h"
@@ -17,7 +19,8 @@
 #define DEFAULT_STEP_TIMEOUT_MS (30 * 60 * 1000)
 #define ROLLBACK_TIMEOUT_MS (10 * 60 * 1000)
 
-static char *plan_json(const struct lb_script *s, int64_t rto, int64_t rpo)
+static char *plan_json(const struct lb_script *s, const struct lb_env *env, int64_t rto,
+                       int64_t rpo)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *steps = cJSON_AddArrayToObject(root, "steps");
@@ -48,8 +51,36 @@ static char *plan_json(const struct lb_script *s, int64_t rto, int64_t rpo)
         cJSON_AddStringToObject(rb, "declared_at", s->rollbacks[i].declared_at);
         cJSON_AddItemToArray(rbs, rb);
     }
-    for (size_t i = 0; i < s->ntargets_used; i++)
-        cJSON_AddItemToArray(targets, cJSON_CreateString(s->targets_used[i]));
+    /* Identities, never the conninfo or the guard token. */
+    for (size_t i = 0; i < s->ntargets_used; i++) {
+        const struct lb_env_target *t = lb_env_target(env, s->targets_used[i]);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", s->targets_used[i]);
+        if (t) {
+            char *host = lb_pg_conninfo_get(t->conninfo, "host");
+            char *port = lb_pg_conninfo_get(t->conninfo, "port");
+            char *db = lb_pg_conninfo_get(t->conninfo, "dbname");
+            if (strcmp(t->name, s->targets_used[i]) != 0)
+                cJSON_AddStringToObject(o, "target", t->name);
+            cJSON_AddStringToObject(o, "role", t->role ? t->role : "");
+            if (t->region)
+                cJSON_AddStringToObject(o, "region", t->region);
+            if (t->system_identifier)
+                cJSON_AddStringToObject(o, "system_identifier", t->system_identifier);
+            if (t->cluster_name)
+                cJSON_AddStringToObject(o, "cluster_name", t->cluster_name);
+            if (host)
+                cJSON_AddStringToObject(o, "host", host);
+            if (port)
+                cJSON_AddStringToObject(o, "port", port);
+            if (db)
+                cJSON_AddStringToObject(o, "database", db);
+            free(host);
+            free(port);
+            free(db);
+        }
+        cJSON_AddItemToArray(targets, o);
+    }
     for (size_t i = 0; i < s->nbackups_used; i++)
         cJSON_AddItemToArray(backups, cJSON_CreateString(s->backups_used[i]));
     out = cJSON_PrintUnformatted(root);
@@ -229,6 +260,36 @@ static void skip_from(struct lb_run *run, size_t from, size_t n, const char *why
         lb_run_step_skip(run, (int)i + 1, why, &ignore);
 }
 
+/* Progress events pass through here on their way to the caller's callback:
+ * a critical gap is also sent to the notification channels. */
+struct notify_ctx {
+    lb_event_fn on_event;
+    void *event_ud;
+    struct lb_notifier *notifier;   /* NULL until the drill starts */
+    struct lb_run *run;
+};
+
+/* Record what failed to go out as gaps (major: they never notify in turn). */
+static void record_notify_failures(struct lb_run *run, struct lb_notify_failures *f)
+{
+    struct lb_err ignore = {0};
+    lb_notify_record_gaps(run, f, &ignore);
+    lb_notify_failures_free(f);
+}
+
+static void on_run_event(const struct lb_event *ev, void *ud)
+{
+    struct notify_ctx *nc = ud;
+
+    if (nc->on_event)
+        nc->on_event(ev, nc->event_ud);
+    if (ev->kind == LB_EV_GAP && nc->notifier && nc->run) {
+        struct lb_notify_failures f = {0};
+        lb_notify_gap(nc->notifier, ev->severity, ev->name, ev->text, &f);
+        record_notify_failures(nc->run, &f);
+    }
+}
+
 int lb_runner_run(const struct lb_runner_opts *o, struct lb_runner_result *res,
                   struct lb_err *err)
 {
@@ -242,6 +303,8 @@ int lb_runner_run(const struct lb_runner_opts *o, struct lb_runner_result *res,
     struct lb_err stop = {0};
     size_t i = 0;
     int rc, exit_code = LB_EXIT_USAGE;
+    struct notify_ctx nc = {o->on_event, o->event_ud, NULL, NULL};
+    int notify = !o->dry_run && o->env && o->env->notify && lb_notify_config_any(o->env->notify);
 
     memset(res, 0, sizeof(*res));
     rc = lb_script_load(&so, &s, err);
@@ -256,7 +319,7 @@ int lb_runner_run(const struct lb_runner_opts *o, struct lb_runner_result *res,
     res->rto_objective_ms = s->rto_ms >= 0 ? s->rto_ms : o->env->rto_ms;
     res->rpo_objective_ms = s->rpo_ms >= 0 ? s->rpo_ms : o->env->rpo_ms;
     plan_text(s, o->env, res->rto_objective_ms, res->rpo_objective_ms, &plan);
-    pj = plan_json(s, res->rto_objective_ms, res->rpo_objective_ms);
+    pj = plan_json(s, o->env, res->rto_objective_ms, res->rpo_objective_ms);
 
     memset(&ro, 0, sizeof(ro));
     ro.store = o->store;
@@ -269,11 +332,12 @@ int lb_runner_run(const struct lb_runner_opts *o, struct lb_runner_result *res,
     ro.rto_objective_ms = res->rto_objective_ms;
     ro.rpo_objective_ms = res->rpo_objective_ms;
     ro.plan_json = pj;
-    ro.on_event = o->on_event;
-    ro.event_ud = o->event_ud;
+    ro.on_event = on_run_event;
+    ro.event_ud = &nc;
     rc = lb_run_new(&ro, &run, err);
     if (rc < 0)
         goto out;
+    nc.run = run;
     snprintf(res->run_id, sizeof(res->run_id), "%s", lb_run_id(run));
     s->run = run;
     s->parallel = o->parallel;
@@ -332,6 +396,14 @@ int lb_runner_run(const struct lb_runner_opts *o, struct lb_runner_result *res,
         skip_from(run, 0, s->nsteps, "declined by the operator");
         outcome = LB_OUTCOME_ABORTED;
         goto finish;
+    }
+    if (notify) {
+        struct lb_notify_drill d = {lb_run_id(run), s->id, s->title, o->env->name,
+                                    res->rto_objective_ms, res->rpo_objective_ms};
+        struct lb_notify_failures f = {0};
+        nc.notifier = lb_notifier_new(o->env->notify, &d, o->env->secrets);
+        lb_notify_drill_start(nc.notifier, &f);
+        record_notify_failures(run, &f);
     }
     /* Register, then inject: every undo is in the store before any fault. */
     rc = register_rollbacks(s, run, err);
@@ -396,6 +468,26 @@ finish:
     rc = lb_run_finish(run, outcome, stop.msg[0] ? stop.msg : NULL, &res->summary, err);
     if (rc < 0)
         goto out;
+    if (notify) {
+        /* after the verdict: these gaps are stored but cannot change it */
+        struct lb_notify_failures f = {0};
+        struct lb_notifier *nt = nc.notifier;
+        char *report = o->report_dir ? lb_xasprintf("%s/%s.%s", o->report_dir, lb_run_id(run),
+                                                    o->report_ext ? o->report_ext : "md")
+                                     : NULL;
+        nc.notifier = NULL;   /* no gap notifications after the end */
+        if (nt) {
+            lb_notify_drill_end(nt, &res->summary, report, &f);   /* only after a start */
+        } else {
+            struct lb_notify_drill d = {lb_run_id(run), s->id, s->title, o->env->name,
+                                        res->rto_objective_ms, res->rpo_objective_ms};
+            nt = lb_notifier_new(o->env->notify, &d, o->env->secrets);
+        }
+        lb_notify_push_metrics(nt, &res->summary, &f);
+        record_notify_failures(run, &f);
+        lb_notifier_free(nt);
+        free(report);
+    }
     exit_code = res->summary.exit_code;
     rc = 0;
     goto out;
@@ -413,6 +505,7 @@ out:
     lb_buf_free(&plan);
     lb_buf_free(&guard);
     cJSON_free(pj);
+    lb_notifier_free(nc.notifier);
     lb_run_free(run);
     lb_script_free(s);
     return exit_code;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <lauxlib.h>
 
@@ -15,6 +16,9 @@
 #include "lifeboat/pg.h"
 
 struct l_backup { char *name; };
+
+/* pg_restore --list of an archive for info(), at most. */
+#define INFO_TOOL_TIMEOUT_MS 60000
 
 /* ---- handles ------------------------------------------------------------ */
 
@@ -101,26 +105,144 @@ static void push_provenance(lua_State *L, const struct lb_provenance *p)
     lua_setfield(L, -2, "rows");
 }
 
-/* backup:info() -> provenance table, or nil and a reason */
+/* Box a provenance so it is freed even if pushing it raises. */
+static int prov_gc(lua_State *L)
+{
+    struct lb_provenance **box = lua_touserdata(L, 1);
+    lb_provenance_free(*box);
+    *box = NULL;
+    return 0;
+}
+
+static struct lb_provenance **new_prov_box(lua_State *L)
+{
+    struct lb_provenance **box = lua_newuserdatauv(L, sizeof(*box), 0);
+    *box = NULL;
+    if (luaL_newmetatable(L, "lifeboat.provenance")) {
+        lua_pushcfunction(L, prov_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    return box;
+}
+
+/* Box a TOC summary so it is freed even if pushing it raises. */
+static int tocsum_gc(lua_State *L)
+{
+    struct lb_toc_summary **box = lua_touserdata(L, 1);
+    lb_toc_summary_free(*box);
+    *box = NULL;
+    return 0;
+}
+
+static struct lb_toc_summary **new_tocsum_box(lua_State *L)
+{
+    struct lb_toc_summary **box = lua_newuserdatauv(L, sizeof(*box), 0);
+    *box = NULL;
+    if (luaL_newmetatable(L, "lifeboat.tocsummary")) {
+        lua_pushcfunction(L, tocsum_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    return box;
+}
+
+static void set_opt_string(lua_State *L, const char *k, const char *v)
+{
+    if (!v)
+        return;
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, k);
+}
+
+/* t.toc = what `pg_restore --list` says of the archive (or t.toc_error). */
+static void push_toc(lua_State *L, const char *archive, int64_t deadline_ms)
+{
+    struct lb_toc_summary **box = new_tocsum_box(L);
+    struct lb_err e = {0};
+    const struct lb_toc_summary *ts;
+
+    if (lb_backup_toc_summary(archive, deadline_ms, box, &e) < 0) {
+        lua_pop(L, 1);
+        lua_pushstring(L, e.msg);
+        lua_setfield(L, -2, "toc_error");
+        return;
+    }
+    ts = *box;
+    lua_createtable(L, 0, 10);
+    lua_pushinteger(L, (lua_Integer)ts->entries);
+    lua_setfield(L, -2, "entries");
+    lua_pushinteger(L, (lua_Integer)ts->data_entries);
+    lua_setfield(L, -2, "data_entries");
+    if (ts->header_entries >= 0) {
+        lua_pushinteger(L, (lua_Integer)ts->header_entries);
+        lua_setfield(L, -2, "header_entries");
+    }
+    set_opt_string(L, "archive_created", ts->archive_created);
+    set_opt_string(L, "dbname", ts->dbname);
+    set_opt_string(L, "format", ts->format);
+    set_opt_string(L, "compression", ts->compression);
+    set_opt_string(L, "dumped_from", ts->dumped_from);
+    set_opt_string(L, "dumped_by", ts->dumped_by);
+    lua_createtable(L, (int)ts->ntables, 0);
+    for (size_t i = 0; i < ts->ntables; i++) {
+        lua_pushstring(L, ts->tables[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "tables");
+    lua_setfield(L, -3, "toc");      /* into the info table, under the box */
+    lua_pop(L, 1);                   /* the box (freed by the GC) */
+}
+
+/* backup:info() -> { provenance fields..., exists, size, modified_at, toc }
+ * or nil and a reason when there is neither a provenance file nor an
+ * artifact */
 static int l_backup_info(lua_State *L)
 {
+    struct lb_script *s = l_script(L);
     const struct lb_env_backup *eb = l_check_backup(L, 1);
-    struct lb_provenance *p = NULL;
+    struct lb_provenance **p;
     struct lb_err e = {0};
+    struct stat st;
+    int exists, rc;
+    int64_t deadline = lb_mono_ms() + INFO_TOOL_TIMEOUT_MS;
+
     if (!eb->path) {
         lua_pushnil(L);
         lua_pushfstring(L, "backup '%s' has no path", eb->name);
         return 2;
     }
-    if (lb_provenance_read(eb->path, &p, &e) < 0) {
+    if (s->executing && s->deadline_ms < deadline)
+        deadline = s->deadline_ms;
+    exists = stat(eb->path, &st) == 0;
+    p = new_prov_box(L);
+    rc = lb_provenance_read(eb->path, p, &e);
+    if (rc < 0 && !exists) {
         lua_pushnil(L);
-        lua_pushstring(L, e.msg);
+        lua_pushfstring(L, "%s (and %s does not exist)", e.msg, eb->path);
         return 2;
     }
-    push_provenance(L, p);
-    lua_pushboolean(L, lb_file_exists(eb->path));
+    if (rc == 0) {
+        push_provenance(L, *p);
+    } else {
+        lua_createtable(L, 0, 6);
+        lua_pushstring(L, e.msg);
+        lua_setfield(L, -2, "provenance_error");
+    }
+    lua_pushboolean(L, rc == 0);
+    lua_setfield(L, -2, "provenance");
+    lua_pushboolean(L, exists);
     lua_setfield(L, -2, "exists");
-    lb_provenance_free(p);
+    if (exists) {
+        char iso[40];
+        lua_pushinteger(L, (lua_Integer)st.st_size);
+        lua_setfield(L, -2, "size");
+        lb_wall_format((int64_t)st.st_mtime * 1000, iso, sizeof(iso));
+        lua_pushstring(L, iso);
+        lua_setfield(L, -2, "modified_at");
+        if (strcmp(eb->kind, "pg_dump") == 0 && S_ISREG(st.st_mode))
+            push_toc(L, eb->path, deadline);
+    }
     return 1;
 }
 
@@ -251,10 +373,24 @@ static int l_restore_pg_restore(lua_State *L)
     ro.archive = eb->path;
     ro.deadline_ms = l_deadline(L);
 
-    /* What the archive says of itself is the RPO evidence of a dump restore. */
+    /* What the archive says of itself is the RPO evidence of a dump restore,
+     * but only for a dump of this very cluster: a dump of another system
+     * says nothing of how much of this one's data survived. A rollback's
+     * restore repairs, it does not measure. */
     if (lb_provenance_read(eb->path, &prov, &e) == 0) {
-        lb_run_set_rpo_evidence(s->run, "backup snapshot time (pg_dump provenance)",
-                                prov->taken_at);
+        const char *pinned = l_target_env(L, t)->system_identifier;
+        const char *src = prov->source_system_identifier;
+        if (s->in_rollback) {
+            /* nothing to measure */
+        } else if (pinned && src && strcmp(pinned, src) == 0) {
+            lb_run_set_rpo_evidence(s->run, "backup snapshot time (pg_dump provenance)",
+                                    prov->taken_at);
+        } else {
+            snprintf(line, sizeof(line), "backup '%s' comes from system_identifier %s, not "
+                     "the target's %s: its age is no RPO evidence", eb->name,
+                     src ? src : "(unknown)", pinned ? pinned : "(not pinned)");
+            lb_run_log(s->run, line);
+        }
         lb_provenance_free(prov);
     } else {
         snprintf(line, sizeof(line), "backup '%s' has no provenance: %s", eb->name, e.msg);

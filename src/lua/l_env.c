@@ -13,6 +13,7 @@
 
 #include "l_internal.h"
 #include "lifeboat/engine.h"
+#include "lifeboat/notify.h"
 #include "lifeboat/pg.h"
 #include "lifeboat/util.h"
 
@@ -306,6 +307,105 @@ static void free_keys(char **k, size_t n)
     free(k);
 }
 
+/* notify = { slack = {...}, pagerduty = {...}, webhook = {...}, pushgateway = {...},
+ * timeout, retries }: names of environment variables only, never secrets. */
+static int parse_notify(lua_State *L, struct env_loader *ld, struct lb_env *env, int from)
+{
+    static const char *const keys[] = {"slack", "pagerduty", "webhook", "pushgateway",
+                                       "timeout", "retries", NULL};
+    struct lb_notify_config *c = lb_notify_config_new();
+    int t = lua_gettop(L), rc, ty;
+    int64_t timeout = -1;
+
+    env->notify = c;
+    c->line = from;
+    if ((rc = check_known(L, ld, t, "notify", keys, from)) < 0 ||
+        (rc = get_duration(L, ld, t, "timeout", "notify", from, &timeout)) < 0)
+        return rc;
+    if (timeout > 0)
+        c->timeout_ms = timeout;
+    ty = lua_getfield(L, t, "retries");
+    if (ty == LUA_TNUMBER && lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0 &&
+        lua_tointeger(L, -1) <= 10)
+        c->retries = (int)lua_tointeger(L, -1);
+    else if (ty != LUA_TNIL)
+        rc = env_fail(ld, key_line(ld->src, "retries", from),
+                      "notify.retries must be an integer from 0 to 10");
+    lua_pop(L, 1);
+    if (rc < 0)
+        return rc;
+
+    if ((ty = lua_getfield(L, t, "slack")) == LUA_TTABLE) {
+        static const char *const k[] = {"webhook_env", NULL};
+        int line = key_line(ld->src, "slack", from);
+        if ((rc = check_known(L, ld, -1, "notify.slack", k, line)) == 0)
+            rc = get_str(L, ld, -1, "webhook_env", "notify.slack", line, 1,
+                         &c->slack_webhook_env);
+    } else if (ty != LUA_TNIL) {
+        rc = env_fail(ld, key_line(ld->src, "slack", from), "notify.slack must be a table");
+    }
+    lua_settop(L, t);
+    if (rc < 0)
+        return rc;
+
+    if ((ty = lua_getfield(L, t, "pagerduty")) == LUA_TTABLE) {
+        static const char *const k[] = {"routing_key_env", "endpoint", "page", NULL};
+        int line = key_line(ld->src, "pagerduty", from);
+        if ((rc = check_known(L, ld, -1, "notify.pagerduty", k, line)) == 0 &&
+            (rc = get_str(L, ld, -1, "routing_key_env", "notify.pagerduty", line, 1,
+                          &c->pagerduty_routing_key_env)) == 0)
+            rc = get_str(L, ld, -1, "endpoint", "notify.pagerduty", line, 0,
+                         &c->pagerduty_endpoint);
+        if (rc == 0) {
+            int pt = lua_getfield(L, -1, "page");
+            if (pt == LUA_TBOOLEAN)
+                c->pagerduty_page = lua_toboolean(L, -1);
+            else if (pt != LUA_TNIL)
+                rc = env_fail(ld, key_line(ld->src, "page", line),
+                              "notify.pagerduty.page must be true or false");
+            lua_pop(L, 1);
+        }
+    } else if (ty != LUA_TNIL) {
+        rc = env_fail(ld, key_line(ld->src, "pagerduty", from),
+                      "notify.pagerduty must be a table");
+    }
+    lua_settop(L, t);
+    if (rc < 0)
+        return rc;
+
+    if ((ty = lua_getfield(L, t, "webhook")) == LUA_TTABLE) {
+        static const char *const k[] = {"url_env", NULL};
+        int line = key_line(ld->src, "webhook", from);
+        if ((rc = check_known(L, ld, -1, "notify.webhook", k, line)) == 0)
+            rc = get_str(L, ld, -1, "url_env", "notify.webhook", line, 1, &c->webhook_url_env);
+    } else if (ty != LUA_TNIL) {
+        rc = env_fail(ld, key_line(ld->src, "webhook", from), "notify.webhook must be a table");
+    }
+    lua_settop(L, t);
+    if (rc < 0)
+        return rc;
+
+    if ((ty = lua_getfield(L, t, "pushgateway")) == LUA_TTABLE) {
+        static const char *const k[] = {"url", "url_env", "job", NULL};
+        int line = key_line(ld->src, "pushgateway", from);
+        if ((rc = check_known(L, ld, -1, "notify.pushgateway", k, line)) == 0 &&
+            (rc = get_str(L, ld, -1, "url", "notify.pushgateway", line, 0,
+                          &c->pushgateway_url)) == 0 &&
+            (rc = get_str(L, ld, -1, "url_env", "notify.pushgateway", line, 0,
+                          &c->pushgateway_url_env)) == 0)
+            rc = get_str(L, ld, -1, "job", "notify.pushgateway", line, 0, &c->pushgateway_job);
+        if (rc == 0 && !c->pushgateway_url == !c->pushgateway_url_env)
+            rc = env_fail(ld, line, "notify.pushgateway needs url or url_env (one of them)");
+    } else if (ty != LUA_TNIL) {
+        rc = env_fail(ld, key_line(ld->src, "pushgateway", from),
+                      "notify.pushgateway must be a table");
+    }
+    lua_settop(L, t);
+    if (rc < 0)
+        return rc;
+    return lb_notify_config_resolve(c, env->secrets, ld->err);
+}
+
 static int parse_env(lua_State *L, struct env_loader *ld, struct lb_env *env)
 {
     static const char *const keys[] = {"name", "targets", "routes", "backups", "scratch",
@@ -417,9 +517,12 @@ static int parse_env(lua_State *L, struct env_loader *ld, struct lb_env *env)
     if (rc < 0)
         return rc;
 
+    int nline = key_line(ld->src, "notify", 1);
     ty = lua_getfield(L, top, "notify");
-    if (ty != LUA_TNIL && ty != LUA_TTABLE)
-        rc = env_fail(ld, key_line(ld->src, "notify", 1), "'notify' must be a table");
+    if (ty == LUA_TTABLE)
+        rc = parse_notify(L, ld, env, nline);
+    else if (ty != LUA_TNIL)
+        rc = env_fail(ld, nline, "'notify' must be a table");
     lua_settop(L, top);
     if (rc < 0)
         return rc;

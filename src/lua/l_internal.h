@@ -76,6 +76,10 @@ void l_record_tool(lua_State *L, const char *what, const struct lb_tool_run *tr)
 /* Target methods defined beside their concern (l_validate.c, l_heartbeat.c). */
 extern const luaL_Reg l_target_validate_methods[];
 extern const luaL_Reg l_target_heartbeat_methods[];
+/* Stop the heartbeat writer of the target handle at idx / of every handle
+ * (l_heartbeat.c): no writer thread outlives its handle or the run. */
+void l_heartbeat_close(lua_State *L, int idx);
+void l_heartbeat_close_all(lua_State *L);
 /* Metatables of the validation objects (baselines). */
 int luaopen_lifeboat_validate(lua_State *L);
 
@@ -86,6 +90,7 @@ int luaopen_lifeboat_fault(lua_State *L);
 /* backup(), backupctl and restore */
 int luaopen_lifeboat_backup(lua_State *L);
 int luaopen_lifeboat_exec(lua_State *L);
+int luaopen_lifeboat_http(lua_State *L);
 int luaopen_lifeboat_env(lua_State *L);
 
 /* Plan bookkeeping used by scenario/target/backup declarations. */

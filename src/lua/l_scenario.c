@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -488,12 +489,38 @@ static int l_sleep(lua_State *L)
     return 0;
 }
 
-/* manual(prompt, { timeout }): human steps arrive with unannounced drills. */
+/* manual(prompt, [{ timeout }]) -> { by, via, seconds }: wait for a human to
+ * acknowledge (typing "done" on the terminal, or `lifeboat ack RUN [STEP]`). */
 static int l_manual(lua_State *L)
 {
-    l_need_exec(L, "manual()");
-    return l_raise(L, LB_EINVAL, "manual() is not available yet: human steps and "
-                                  "`lifeboat ack` come with the unannounced-drill work");
+    static const char *const keys[] = {"timeout", NULL};
+    struct lb_script *s = l_need_exec(L, "manual()");
+    struct lb_manual_opts o = {0};
+    struct lb_manual_result res;
+    struct lb_err e = {0};
+
+    o.prompt = luaL_checkstring(L, 1);
+    o.timeout_ms = -1;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        check_keys(L, 2, "manual options", keys);
+        o.timeout_ms = l_opt_duration_field(L, 2, "timeout");
+    }
+    o.deadline_ms = s->deadline_ms;
+    /* On a terminal the operator may answer here; unattended (cron,
+     * systemd, `lifeboat due`) only `lifeboat ack` can. */
+    o.tty_in = isatty(STDIN_FILENO) ? STDIN_FILENO : -1;
+    o.tty_out = STDERR_FILENO;
+    if (lb_manual_wait(s->run, lb_run_store(s->run), &o, &res, &e) < 0)
+        return lb_lua_raise(L, &e);
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, res.by);
+    lua_setfield(L, -2, "by");
+    lua_pushstring(L, res.via);
+    lua_setfield(L, -2, "via");
+    lua_pushnumber(L, (lua_Number)res.waited_ms / 1000.0);
+    lua_setfield(L, -2, "seconds");
+    return 1;
 }
 
 int luaopen_lifeboat_scenario(lua_State *L)

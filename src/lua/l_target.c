@@ -154,6 +154,7 @@ void lb_script_close_handles(struct lb_script *s)
     lua_State *L = s->L;
     if (!L)
         return;
+    l_heartbeat_close_all(L);
     if (lua_getfield(L, LUA_REGISTRYINDEX, "lifeboat.handles") == LUA_TTABLE) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {
@@ -394,6 +395,7 @@ static int l_target_wait_ready(lua_State *L)
 static int l_target_close(lua_State *L)
 {
     struct l_target *t = luaL_checkudata(L, 1, LB_MT_TARGET);
+    l_heartbeat_close(L, 1);
     target_close(t);
     return 0;
 }

@@ -16,37 +16,6 @@
 /* Bumped when a field changes meaning or disappears (adding is fine). */
 #define REPORT_JSON_VERSION 1
 
-/* Length of the valid UTF-8 sequence at p, or 0 if it is not one. */
-static size_t utf8_seq(const unsigned char *p)
-{
-    size_t n;
-    unsigned cp;
-    if (p[0] < 0x80)
-        return 1;
-    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-        n = 2;
-        cp = p[0] & 0x1fu;
-    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-        n = 3;
-        cp = p[0] & 0x0fu;
-    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-        n = 4;
-        cp = p[0] & 0x07u;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    /* Overlong forms, surrogates and values past U+10FFFF. */
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        return 0;
-    return n;
-}
-
 /* A string node holding s, with invalid UTF-8 replaced by U+FFFD. */
 static cJSON *utf8_string(const char *s)
 {
@@ -54,7 +23,7 @@ static cJSON *utf8_string(const char *s)
     const unsigned char *p = (const unsigned char *)s;
     cJSON *node;
     while (*p != '\0') {
-        size_t n = utf8_seq(p);
+        size_t n = lb_report_utf8_seq(p);
         if (n == 0) {
             lb_buf_adds(&b, "\xef\xbf\xbd");
             p++;

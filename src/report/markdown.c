@@ -5,7 +5,6 @@
  * there, and what is still broken. GitHub-flavoured tables; every value
  * from the run is escaped, so a step name cannot break the page.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,8 @@
 #define BAR_WIDTH 20
 /* "█" in UTF-8. */
 #define BAR_CHAR "\xe2\x96\x88"
+/* "↳" in UTF-8, before a phase's name. */
+#define PHASE_MARK "\xe2\x86\xb3"
 /* Fingerprints are shown shortened; the JSON report has them whole. */
 #define FINGERPRINT_SHOWN 12
 
@@ -76,11 +77,12 @@ static void md_line(struct lb_buf *b, const char *s)
 }
 
 /* An identifier or digest as a code span, at most max bytes of it (0: all).
- * Anything a code span cannot hold safely goes out as an escaped cell. */
+ * Anything a code span cannot hold safely (or that a lax renderer might
+ * take for HTML) goes out as an escaped cell. */
 static void md_code(struct lb_buf *b, const char *s, size_t max)
 {
     size_t n;
-    if (s == NULL || s[0] == '\0' || strpbrk(s, "`|\\\r\n") != NULL) {
+    if (s == NULL || s[0] == '\0' || strpbrk(s, "`|\\\r\n<>&") != NULL) {
         md_cell(b, s);
         return;
     }
@@ -116,42 +118,12 @@ static void md_fenced(struct lb_buf *b, const char *text)
 
 /* ---- values ---------------------------------------------------------- */
 
-static void fmt_wall(int64_t ms, char *out, size_t n)
-{
-    if (ms < 0)
-        snprintf(out, n, "-");
-    else
-        lb_wall_format(ms, out, n);
-}
-
-/* "HH:MM:SS" of a UTC wall time. */
 static void fmt_time_of_day(int64_t ms, char *out, size_t n)
 {
-    int64_t r;
-    if (ms < 0) {
-        snprintf(out, n, "-");
-        return;
-    }
-    r = ms % 86400000;
-    snprintf(out, n, "%02d:%02d:%02d", (int)(r / 3600000), (int)(r / 60000 % 60),
-             (int)(r / 1000 % 60));
-}
-
-static void fmt_duration(int64_t ms, char *out, size_t n)
-{
-    if (ms < 0)
-        snprintf(out, n, "-");
-    else
-        lb_duration_format(ms, out, n);
-}
-
-/* Whole numbers without a fraction, others with six significant digits. */
-static void fmt_number(double v, char *out, size_t n)
-{
-    if (isfinite(v) && v > -1e15 && v < 1e15 && v == (double)(long long)v)
-        snprintf(out, n, "%lld", (long long)v);
-    else
-        snprintf(out, n, "%.6g", v);
+    char clock[24];
+    lb_report_fmt_clock(ms, clock, sizeof clock);
+    /* Whole seconds read better in a wiki table; the JSON has the millis. */
+    snprintf(out, n, "%.8s", clock);
 }
 
 static void fmt_rows(int64_t rows, char *out, size_t n)
@@ -173,7 +145,9 @@ static const char *step_name(const struct lb_run_view *v, int seq)
 
 static void md_fact(struct lb_buf *b, const char *field, const char *value, int code)
 {
-    lb_buf_printf(b, "| %s | ", field);
+    lb_buf_adds(b, "| ");
+    md_cell(b, field);
+    lb_buf_adds(b, " | ");
     if (code)
         md_code(b, value, 0);
     else
@@ -183,8 +157,7 @@ static void md_fact(struct lb_buf *b, const char *field, const char *value, int 
 
 static void md_header(const struct lb_run_view *v, struct lb_buf *b)
 {
-    char started[40], ended[40], took[32], exit_code[16];
-    size_t failed_checks = 0, counts[4] = {0};
+    size_t counts[4];
     const char *title = v->scenario_title != NULL ? v->scenario_title : v->scenario_id;
     int audit = v->kind != NULL && strcmp(v->kind, "audit") == 0;
 
@@ -197,46 +170,18 @@ static void md_header(const struct lb_run_view *v, struct lb_buf *b)
         lb_buf_printf(b, " (exit code %d)", v->exit_code);
     lb_buf_adds(b, "\n\n");
 
-    for (size_t i = 0; i < v->ngaps; i++)
-        counts[lb_report_severity_rank(v->gaps[i].severity)]++;
-    for (size_t i = 0; i < v->nchecks; i++)
-        failed_checks += !v->checks[i].ok;
+    lb_report_gap_counts(v, counts);
     lb_buf_printf(b, "%zu gap%s", v->ngaps, v->ngaps == 1 ? "" : "s");
     if (v->ngaps > 0)
         lb_buf_printf(b, " (%zu critical, %zu major, %zu minor)", counts[0], counts[1],
                       counts[2]);
-    lb_buf_printf(b, "; %zu of %zu check%s failed.\n\n", failed_checks, v->nchecks,
-                  v->nchecks == 1 ? "" : "s");
+    lb_buf_printf(b, "; %zu of %zu check%s failed.\n\n", lb_report_failed_checks(v),
+                  v->nchecks, v->nchecks == 1 ? "" : "s");
 
     if (v->error != NULL && v->error[0] != '\0') {
         lb_buf_adds(b, "The run ended with an error:\n\n");
         md_fenced(b, v->error);
     }
-
-    fmt_wall(v->started_at, started, sizeof started);
-    fmt_wall(v->ended_at, ended, sizeof ended);
-    fmt_duration(v->started_at >= 0 && v->ended_at >= v->started_at
-                     ? v->ended_at - v->started_at
-                     : -1,
-                 took, sizeof took);
-    snprintf(exit_code, sizeof exit_code, "%d", v->exit_code);
-
-    lb_buf_adds(b, "| field | value |\n|---|---|\n");
-    md_fact(b, "Run", v->id, 1);
-    md_fact(b, "Scenario", v->scenario_id, 1);
-    md_fact(b, "Scenario file", v->scenario_file, 0);
-    md_fact(b, "Scenario sha256", v->scenario_sha256, 1);
-    md_fact(b, "Environment", v->environment, 0);
-    md_fact(b, "Kind", v->kind, 0);
-    md_fact(b, "Dry run", v->dry_run ? "yes" : "no", 0);
-    md_fact(b, "Started (UTC)", started, 0);
-    md_fact(b, "Ended (UTC)", ended, 0);
-    md_fact(b, "Duration", took, 0);
-    md_fact(b, "Operator", v->operator_name, 0);
-    md_fact(b, "Host", v->host, 0);
-    md_fact(b, "lifeboat version", v->version, 0);
-    md_fact(b, "Exit code", v->exit_code >= 0 ? exit_code : NULL, 0);
-    lb_buf_addc(b, '\n');
 }
 
 static void md_objective_row(struct lb_buf *b, const char *name, int64_t objective,
@@ -244,8 +189,8 @@ static void md_objective_row(struct lb_buf *b, const char *name, int64_t objecti
 {
     char target[32], got[32];
     const char *result = lb_report_objective_result(objective, measured);
-    fmt_duration(objective, target, sizeof target);
-    fmt_duration(measured, got, sizeof got);
+    lb_report_fmt_duration(objective, target, sizeof target);
+    lb_report_fmt_duration(measured, got, sizeof got);
     lb_buf_printf(b, "| %s | %s | %s | %s%s%s | ", name, target, got,
                   strcmp(result, "missed") == 0 ? "**" : "", result,
                   strcmp(result, "missed") == 0 ? "**" : "");
@@ -262,6 +207,33 @@ static void md_objectives(const struct lb_run_view *v, struct lb_buf *b)
                      "incident mark to recovered mark");
     md_objective_row(b, "RPO", v->rpo_objective_ms, v->rpo_ms, v->rpo_method);
     lb_buf_addc(b, '\n');
+}
+
+static void md_bar(struct lb_buf *b, int64_t ms, int64_t longest)
+{
+    int64_t width = 0;
+    if (longest > 0 && ms > 0)
+        width = (ms * BAR_WIDTH + longest - 1) / longest;
+    for (int64_t k = 0; k < width; k++)
+        lb_buf_adds(b, BAR_CHAR);
+}
+
+static void md_phase_rows(const struct lb_run_view *v, const struct lb_step_view *st,
+                          int64_t longest, struct lb_buf *b)
+{
+    struct lb_report_phase *ph = NULL;
+    size_t n = lb_report_phases(v, st->seq, &ph);
+    for (size_t i = 0; i < n; i++) {
+        char off[32], took[32];
+        lb_report_fmt_duration(ph[i].start_ms, off, sizeof off);
+        lb_report_fmt_duration(ph[i].duration_ms, took, sizeof took);
+        lb_buf_printf(b, "| %d.%zu | " PHASE_MARK " ", st->seq, i + 1);
+        md_cell(b, ph[i].name);
+        lb_buf_printf(b, " | phase | | +%s | %s | ", off, took);
+        md_bar(b, ph[i].duration_ms, longest);
+        lb_buf_adds(b, " |\n");
+    }
+    lb_report_phases_free(ph, n);
 }
 
 static void md_timeline(const struct lb_run_view *v, struct lb_buf *b)
@@ -282,9 +254,8 @@ static void md_timeline(const struct lb_run_view *v, struct lb_buf *b)
         for (size_t i = 0; i < v->nsteps; i++) {
             const struct lb_step_view *st = &v->steps[i];
             char started[16], took[32];
-            int64_t width = 0;
             fmt_time_of_day(st->started_at, started, sizeof started);
-            fmt_duration(st->duration_ms, took, sizeof took);
+            lb_report_fmt_duration(st->duration_ms, took, sizeof took);
             lb_buf_printf(b, "| %d | ", st->seq);
             md_cell(b, st->name);
             lb_buf_adds(b, " | ");
@@ -294,11 +265,9 @@ static void md_timeline(const struct lb_run_view *v, struct lb_buf *b)
             lb_buf_adds(b, " | ");
             md_cell(b, st->status);
             lb_buf_printf(b, " | %s | %s | ", started, took);
-            if (longest > 0 && st->duration_ms > 0)
-                width = (st->duration_ms * BAR_WIDTH + longest - 1) / longest;
-            for (int64_t k = 0; k < width; k++)
-                lb_buf_adds(b, BAR_CHAR);
+            md_bar(b, st->duration_ms, longest);
             lb_buf_adds(b, " |\n");
+            md_phase_rows(v, st, longest, b);
         }
         lb_buf_addc(b, '\n');
     }
@@ -327,95 +296,63 @@ static void md_timeline(const struct lb_run_view *v, struct lb_buf *b)
     lb_buf_addc(b, '\n');
 }
 
-/* The last snapshot of table in phase, or NULL. */
-static const struct lb_table_stat_view *find_stat(const struct lb_run_view *v,
-                                                  const char *phase,
-                                                  const char *table)
-{
-    const struct lb_table_stat_view *found = NULL;
-    for (size_t i = 0; i < v->nstats; i++) {
-        const struct lb_table_stat_view *ts = &v->stats[i];
-        if (ts->phase != NULL && ts->table_name != NULL &&
-            strcmp(ts->phase, phase) == 0 && strcmp(ts->table_name, table) == 0)
-            found = ts;
-    }
-    return found;
-}
-
 static int is_paired_phase(const char *phase)
 {
     return phase != NULL &&
            (strcmp(phase, "baseline") == 0 || strcmp(phase, "restored") == 0);
 }
 
-static int cmp_str(const void *a, const void *b)
+/* A column made by lb_report_fk_text / _diff_text: bold when failed. */
+static void md_checks_cell(struct lb_buf *b, const struct lb_report_table_row *r,
+                           int (*text)(const struct lb_report_table_row *, struct lb_buf *))
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* What comparing a table's baseline with its restored copy shows. */
-static const char *table_result(const struct lb_table_stat_view *base,
-                                const struct lb_table_stat_view *rest)
-{
-    if (rest == NULL)
-        return "not restored";
-    if (base == NULL)
-        return "no baseline";
-    if (rest->rows == 0 && base->rows > 0)
-        return "**EMPTY RESTORE**";
-    if (rest->rows != base->rows)
-        return "**rows differ**";
-    if (base->fingerprint != NULL && rest->fingerprint != NULL &&
-        strcmp(base->fingerprint, rest->fingerprint) != 0)
-        return "**content differs**";
-    if (base->fingerprint == NULL || rest->fingerprint == NULL)
-        return "rows match";
-    return "match";
+    struct lb_buf t = {0};
+    int failed = text(r, &t);
+    if (failed)
+        lb_buf_adds(b, "**");
+    md_cell(b, t.data);
+    if (failed)
+        lb_buf_adds(b, "**");
+    lb_buf_free(&t);
 }
 
 static void md_table_pairs(const struct lb_run_view *v, struct lb_buf *b)
 {
-    const char **tables = lb_xcalloc(v->nstats + 1, sizeof *tables);
-    size_t ntables = 0, nother = 0;
+    struct lb_report_table_row *rows = NULL;
+    size_t ntables = lb_report_table_rows(v, &rows), nother = 0;
 
-    for (size_t i = 0; i < v->nstats; i++) {
-        const char *t = v->stats[i].table_name;
-        int seen = 0;
-        if (!is_paired_phase(v->stats[i].phase) || t == NULL) {
-            nother++;
-            continue;
-        }
-        for (size_t j = 0; j < ntables && !seen; j++)
-            seen = strcmp(tables[j], t) == 0;
-        if (!seen)
-            tables[ntables++] = t;
-    }
-    qsort(tables, ntables, sizeof *tables, cmp_str);
+    for (size_t i = 0; i < v->nstats; i++)
+        nother += !is_paired_phase(v->stats[i].phase) || v->stats[i].table_name == NULL;
 
     if (ntables == 0) {
         lb_buf_adds(b, "No baseline or restored table snapshots recorded.\n\n");
     } else {
         lb_buf_adds(b, "| table | baseline rows | baseline fingerprint | restored rows |"
-                       " restored fingerprint | result |\n"
-                       "|---|--:|---|--:|---|---|\n");
+                       " restored fingerprint | FK violations | sample keys (diff) |"
+                       " result |\n"
+                       "|---|--:|---|--:|---|--:|---|---|\n");
         for (size_t i = 0; i < ntables; i++) {
-            const struct lb_table_stat_view *base = find_stat(v, "baseline", tables[i]);
-            const struct lb_table_stat_view *rest = find_stat(v, "restored", tables[i]);
+            const struct lb_report_table_row *r = &rows[i];
             char brows[24], rrows[24];
-            fmt_rows(base != NULL ? base->rows : -1, brows, sizeof brows);
-            fmt_rows(rest != NULL ? rest->rows : -1, rrows, sizeof rrows);
+            fmt_rows(r->base != NULL ? r->base->rows : -1, brows, sizeof brows);
+            fmt_rows(r->rest != NULL ? r->rest->rows : -1, rrows, sizeof rrows);
             lb_buf_adds(b, "| ");
-            md_cell(b, tables[i]);
+            md_cell(b, lb_report_table_display(r->table));
             lb_buf_printf(b, " | %s | ", brows);
-            md_code(b, base != NULL ? base->fingerprint : NULL, FINGERPRINT_SHOWN);
+            md_code(b, r->base != NULL ? r->base->fingerprint : NULL, FINGERPRINT_SHOWN);
             lb_buf_printf(b, " | %s | ", rrows);
-            md_code(b, rest != NULL ? rest->fingerprint : NULL, FINGERPRINT_SHOWN);
-            lb_buf_printf(b, " | %s |\n", table_result(base, rest));
+            md_code(b, r->rest != NULL ? r->rest->fingerprint : NULL, FINGERPRINT_SHOWN);
+            lb_buf_adds(b, " | ");
+            md_checks_cell(b, r, lb_report_fk_text);
+            lb_buf_adds(b, " | ");
+            md_checks_cell(b, r, lb_report_diff_text);
+            lb_buf_printf(b, " | %s%s%s |\n", r->bad ? "**" : "", r->result,
+                          r->bad ? "**" : "");
         }
         lb_buf_printf(b, "\nFingerprints show their first %d hex characters.\n\n",
                       FINGERPRINT_SHOWN);
     }
-    free(tables);
+    lb_report_table_rows_free(rows, ntables);
 
     if (nother == 0)
         return;
@@ -424,17 +361,17 @@ static void md_table_pairs(const struct lb_run_view *v, struct lb_buf *b)
                    "|---|---|---|--:|---|\n");
     for (size_t i = 0; i < v->nstats; i++) {
         const struct lb_table_stat_view *ts = &v->stats[i];
-        char rows[24];
+        char nrows[24];
         if (is_paired_phase(ts->phase) && ts->table_name != NULL)
             continue;
-        fmt_rows(ts->rows, rows, sizeof rows);
+        fmt_rows(ts->rows, nrows, sizeof nrows);
         lb_buf_adds(b, "| ");
         md_cell(b, step_name(v, ts->step_seq));
         lb_buf_adds(b, " | ");
         md_cell(b, ts->phase);
         lb_buf_adds(b, " | ");
         md_cell(b, ts->table_name);
-        lb_buf_printf(b, " | %s | ", rows);
+        lb_buf_printf(b, " | %s | ", nrows);
         md_code(b, ts->fingerprint, FINGERPRINT_SHOWN);
         lb_buf_adds(b, " |\n");
     }
@@ -443,15 +380,12 @@ static void md_table_pairs(const struct lb_run_view *v, struct lb_buf *b)
 
 static void md_checks(const struct lb_run_view *v, struct lb_buf *b)
 {
-    size_t failed = 0;
     if (v->nchecks == 0) {
         lb_buf_adds(b, "No checks recorded.\n\n");
         return;
     }
-    for (size_t i = 0; i < v->nchecks; i++)
-        failed += !v->checks[i].ok;
     lb_buf_printf(b, "%zu check%s, %zu failed:\n\n", v->nchecks,
-                  v->nchecks == 1 ? "" : "s", failed);
+                  v->nchecks == 1 ? "" : "s", lb_report_failed_checks(v));
     lb_buf_adds(b, "| # | step | check | table | result | expected | observed |\n"
                    "|--:|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < v->nchecks; i++) {
@@ -461,7 +395,7 @@ static void md_checks(const struct lb_run_view *v, struct lb_buf *b)
         lb_buf_adds(b, " | ");
         md_cell(b, c->name);
         lb_buf_adds(b, " | ");
-        md_cell(b, c->table_name);
+        md_cell(b, lb_report_table_display(c->table_name));
         lb_buf_printf(b, " | %s | ", c->ok ? "ok" : "**FAILED**");
         md_cell(b, c->expected);
         lb_buf_adds(b, " | ");
@@ -488,10 +422,11 @@ static void md_gaps(const struct lb_run_view *v, struct lb_buf *b)
         return;
     }
     lb_buf_adds(b, "Most severe first.\n\n"
-                   "| severity | category | title | detail | step |\n"
-                   "|---|---|---|---|---|\n");
+                   "| severity | category | title | detail | expected | observed | step |\n"
+                   "|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < v->ngaps; i++) {
         const struct lb_gap_view *g = &v->gaps[order[i]];
+        char *expected = NULL, *observed = NULL;
         int critical = lb_report_severity_rank(g->severity) == 0;
         lb_buf_adds(b, "| ");
         if (critical)
@@ -506,7 +441,14 @@ static void md_gaps(const struct lb_run_view *v, struct lb_buf *b)
         lb_buf_adds(b, " | ");
         md_cell(b, g->detail);
         lb_buf_adds(b, " | ");
-        md_cell(b, step_name(v, g->step_seq));
+        lb_report_gap_expectation(v, g, &expected, &observed);
+        md_cell(b, expected);
+        lb_buf_adds(b, " | ");
+        md_cell(b, observed);
+        free(expected);
+        free(observed);
+        lb_buf_adds(b, " | ");
+        md_cell(b, g->step_seq < 0 ? "(run)" : step_name(v, g->step_seq));
         lb_buf_adds(b, " |\n");
     }
     lb_buf_addc(b, '\n');
@@ -537,16 +479,16 @@ static void md_rollbacks(const struct lb_run_view *v, struct lb_buf *b)
 
 static void md_metrics(const struct lb_run_view *v, struct lb_buf *b)
 {
+    size_t shown = 0;
     lb_buf_adds(b, "## Metrics\n\n");
-    if (v->nmetrics == 0) {
-        lb_buf_adds(b, "No metrics recorded.\n\n");
-        return;
-    }
-    lb_buf_adds(b, "| step | metric | value | unit |\n|---|---|--:|---|\n");
     for (size_t i = 0; i < v->nmetrics; i++) {
         const struct lb_metric_view *m = &v->metrics[i];
         char value[48];
-        fmt_number(m->value, value, sizeof value);
+        if (lb_report_is_phase_metric(m->name))
+            continue;
+        if (shown++ == 0)
+            lb_buf_adds(b, "| step | metric | value | unit |\n|---|---|--:|---|\n");
+        lb_report_fmt_number(m->value, value, sizeof value);
         lb_buf_adds(b, "| ");
         md_cell(b, step_name(v, m->step_seq));
         lb_buf_adds(b, " | ");
@@ -555,7 +497,54 @@ static void md_metrics(const struct lb_run_view *v, struct lb_buf *b)
         md_cell(b, m->unit);
         lb_buf_adds(b, " |\n");
     }
+    lb_buf_adds(b, shown == 0 ? "No metrics recorded (phases are in the timeline).\n\n"
+                              : "\n");
+}
+
+static void md_provenance(const struct lb_run_view *v, struct lb_buf *b)
+{
+    char started[40], ended[40], took[32], exit_code[16];
+    struct lb_report_target *targets = NULL;
+    char *backups = NULL;
+    size_t ntargets = lb_report_targets(v->plan_json, &targets, &backups);
+
+    lb_report_fmt_wall(v->started_at, started, sizeof started);
+    lb_report_fmt_wall(v->ended_at, ended, sizeof ended);
+    lb_report_fmt_duration(v->started_at >= 0 && v->ended_at >= v->started_at
+                               ? v->ended_at - v->started_at
+                               : -1,
+                           took, sizeof took);
+    snprintf(exit_code, sizeof exit_code, "%d", v->exit_code);
+
+    lb_buf_adds(b, "## Provenance\n\n| field | value |\n|---|---|\n");
+    md_fact(b, "Run", v->id, 1);
+    md_fact(b, "Scenario", v->scenario_id, 1);
+    md_fact(b, "Scenario file", v->scenario_file, 0);
+    md_fact(b, "Scenario sha256", v->scenario_sha256, 1);
+    md_fact(b, "Environment", v->environment, 0);
+    md_fact(b, "Kind", v->kind, 0);
+    md_fact(b, "Dry run", v->dry_run ? "yes" : "no", 0);
+    md_fact(b, "Started", started, 0);
+    md_fact(b, "Ended", ended, 0);
+    md_fact(b, "Duration", took, 0);
+    md_fact(b, "Operator", v->operator_name, 0);
+    md_fact(b, "Host", v->host, 0);
+    md_fact(b, "lifeboat version", v->version, 0);
+    md_fact(b, "Exit code", v->exit_code >= 0 ? exit_code : NULL, 0);
+    md_fact(b, "Backups", backups, 0);
+    for (size_t i = 0; i < ntargets; i++) {
+        struct lb_buf text = {0};
+        char *field = lb_xasprintf("Target %s", targets[i].name);
+        for (size_t k = 0; k < targets[i].nfields; k++)
+            lb_buf_printf(&text, "%s%s %s", k > 0 ? ", " : "", targets[i].keys[k],
+                          targets[i].values[k]);
+        md_fact(b, field, text.len > 0 ? text.data : "(identity not recorded)", 0);
+        lb_buf_free(&text);
+        free(field);
+    }
     lb_buf_addc(b, '\n');
+    lb_report_targets_free(targets, ntargets);
+    free(backups);
 }
 
 static void md_step_output(const struct lb_run_view *v, struct lb_buf *b)
@@ -592,10 +581,11 @@ void lb_report_markdown(const struct lb_run_view *v, struct lb_buf *b)
     md_header(v, b);
     md_objectives(v, b);
     md_timeline(v, b);
-    md_validation(v, b);
     md_gaps(v, b);
+    md_validation(v, b);
     md_rollbacks(v, b);
     md_metrics(v, b);
+    md_provenance(v, b);
     md_step_output(v, b);
     lb_buf_adds(b, "---\n\nRendered from the lifeboat results store; "
                    "`lifeboat report RUN` renders it again.\n");

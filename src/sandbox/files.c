@@ -24,6 +24,7 @@ int lb_sb_state_write(const struct lb_sb *sb, struct lb_err *err)
 {
     cJSON *root = cJSON_CreateObject();
     char *conninfo = lb_sb_conninfo(sb, SB_DB);
+    char *dep_conninfo = NULL;
     char *text = NULL;
     char iso[64];
     char ms[32];
@@ -46,6 +47,22 @@ int lb_sb_state_write(const struct lb_sb *sb, struct lb_err *err)
         rc = lb_err_set(err, LB_ENOMEM, "sandbox.json: out of memory");
         goto out;
     }
+    if (sb->with_deprecated) {
+        const struct lb_sb *dep = sb->dep;
+        cJSON *d = cJSON_AddObjectToObject(root, "deprecated");
+
+        dep_conninfo = lb_sb_conninfo(dep, SB_DB);
+        if (d == NULL ||
+            cJSON_AddNumberToObject(d, "port", dep->port) == NULL ||
+            cJSON_AddStringToObject(d, "conninfo", dep_conninfo) == NULL ||
+            cJSON_AddStringToObject(d, "server_dir", dep->server_dir) == NULL ||
+            cJSON_AddStringToObject(d, "data_dir", dep->data_dir) == NULL ||
+            cJSON_AddStringToObject(d, "cluster_name", SB_DEPRECATED_CLUSTER_NAME) == NULL ||
+            cJSON_AddStringToObject(d, "system_identifier", dep->system_identifier) == NULL) {
+            rc = lb_err_set(err, LB_ENOMEM, "sandbox.json: out of memory");
+            goto out;
+        }
+    }
     text = cJSON_Print(root);
     if (text == NULL) {
         rc = lb_err_set(err, LB_ENOMEM, "sandbox.json: out of memory");
@@ -56,13 +73,14 @@ out:
     cJSON_free(text);
     cJSON_Delete(root);
     free(conninfo);
+    free(dep_conninfo);
     return rc;
 }
 
 int lb_sb_state_read(struct lb_sb *sb, struct lb_err *err)
 {
     cJSON *root = NULL;
-    const cJSON *v;
+    const cJSON *v, *d;
     char *text = NULL;
     int rc;
 
@@ -90,6 +108,25 @@ int lb_sb_state_read(struct lb_sb *sb, struct lb_err *err)
         sb->system_identifier == NULL) {
         rc = lb_err_set(err, LB_EINVAL, "%s: incomplete sandbox state", sb->state_path);
         goto out;
+    }
+    d = cJSON_GetObjectItemCaseSensitive(root, "deprecated");
+    if (d != NULL) {
+        struct lb_sb *dep = sb->dep;
+
+        v = cJSON_GetObjectItemCaseSensitive(d, "port");
+        dep->port = cJSON_IsNumber(v) ? v->valueint : 0;
+        v = cJSON_GetObjectItemCaseSensitive(d, "system_identifier");
+        free(dep->system_identifier);
+        dep->system_identifier = cJSON_IsString(v) ? lb_xstrdup(v->valuestring) : NULL;
+        free(dep->guard_token);
+        dep->guard_token = lb_xstrdup(sb->guard_token);
+        if (!cJSON_IsObject(d) || dep->port <= 0 || dep->port > 65535 ||
+            dep->system_identifier == NULL) {
+            rc = lb_err_set(err, LB_EINVAL, "%s: incomplete state of the deprecated cluster",
+                            sb->state_path);
+            goto out;
+        }
+        sb->with_deprecated = 1;
     }
 out:
     cJSON_Delete(root);
@@ -144,67 +181,101 @@ static char *one_line(const char *s)
     return copy;
 }
 
-int lb_sb_env_write(const struct lb_sb *sb, struct lb_err *err)
+/* One target block of environment.lua for server `s` (its stop and start
+ * argv run the server tools as the postgres user when root). */
+static void env_target(struct lb_buf *b, const char *name, const struct lb_sb *s,
+                       const char *token)
 {
-    struct lb_buf b = {0};
     const char *stop[16], *start[16];
-    char *conninfo = lb_sb_conninfo(sb, SB_DB);
-    char *comment_dir = one_line(sb->server_dir);
-    char now[64];
+    char *conninfo = lb_sb_conninfo(s, SB_DB);
     size_t n = 0, m = 0;
-    int rc;
 
-    if (sb->run_as != NULL) {
-        const char *wrap[] = {"runuser", "-u", sb->run_as, "--"};
+    if (s->run_as != NULL) {
+        const char *wrap[] = {"runuser", "-u", s->run_as, "--"};
         size_t i;
 
         for (i = 0; i < 4; i++)
             stop[n++] = start[m++] = wrap[i];
     }
-    stop[n++] = sb->pg_ctl;
+    stop[n++] = s->pg_ctl;
     stop[n++] = "-D";
-    stop[n++] = sb->data_dir;
+    stop[n++] = s->data_dir;
     stop[n++] = "-m";
     stop[n++] = "immediate";
     stop[n++] = "stop";
     stop[n] = NULL;
-    start[m++] = sb->pg_ctl;
+    start[m++] = s->pg_ctl;
     start[m++] = "-D";
-    start[m++] = sb->data_dir;
+    start[m++] = s->data_dir;
     start[m++] = "-l";
-    start[m++] = sb->log_path;
+    start[m++] = s->log_path;
     start[m++] = "-w";
     start[m++] = "start";
     start[m] = NULL;
+
+    lb_buf_printf(b, "    %s = {\n      conninfo = ", name);
+    lua_str(b, conninfo);
+    lb_buf_adds(b, ",\n      role = \"staging\",\n      region = \"us-east-1\",\n"
+                   "      system_identifier = ");
+    lua_str(b, s->system_identifier);
+    lb_buf_adds(b, ",\n      cluster_name = ");
+    lua_str(b, s->cluster_name);
+    lb_buf_adds(b, ",\n      guard_token = ");
+    lua_str(b, token);
+    lb_buf_adds(b, ",\n      data_dir = ");
+    lua_str(b, s->data_dir);
+    lb_buf_adds(b, ",\n");
+    lua_argv(b, "stop ", stop);
+    lua_argv(b, "start", start);
+    lb_buf_adds(b, "    },\n");
+    free(conninfo);
+}
+
+/* One pg_dump layer of environment.lua. */
+static void env_dump_layer(struct lb_buf *b, const char *name, const char *path)
+{
+    lb_buf_printf(b, "    %s = { kind = \"pg_dump\", path = ", name);
+    lua_str(b, path);
+    lb_buf_adds(b, ", source = \"staging\", max_age = \"26h\", tolerance = 0.05 },\n");
+}
+
+int lb_sb_env_write(const struct lb_sb *sb, struct lb_err *err)
+{
+    struct lb_buf b = {0};
+    char *comment_dir = one_line(sb->server_dir);
+    char now[64];
+    int rc;
 
     lb_wall_format(lb_wall_ms(), now, sizeof(now));
     lb_buf_printf(&b,
                   "-- Written by `lifeboat sandbox up` on %s. Server data and sockets: %s\n"
                   "return {\n"
                   "  name = \"" SB_ENV_NAME "\",\n"
-                  "  targets = {\n"
-                  "    staging = {\n"
-                  "      conninfo = ",
+                  "  targets = {\n",
                   now, comment_dir);
-    lua_str(&b, conninfo);
-    lb_buf_adds(&b, ",\n      role = \"staging\",\n      region = \"us-east-1\",\n"
-                    "      system_identifier = ");
-    lua_str(&b, sb->system_identifier);
-    lb_buf_adds(&b, ",\n      cluster_name = \"" SB_CLUSTER_NAME "\",\n      guard_token = ");
-    lua_str(&b, sb->guard_token);
-    lb_buf_adds(&b, ",\n      data_dir = ");
-    lua_str(&b, sb->data_dir);
-    lb_buf_adds(&b, ",\n");
-    lua_argv(&b, "stop ", stop);
-    lua_argv(&b, "start", start);
-    lb_buf_adds(&b, "    },\n  },\n  routes = { primary = \"staging\" },\n  backups = {\n"
-                    "    nightly_dump = { kind = \"pg_dump\", path = ");
-    lua_str(&b, sb->dump_path);
-    lb_buf_adds(&b, ", source = \"staging\", max_age = \"26h\", tolerance = 0.05 },\n"
-                    "  },\n  objectives = { rto = \"30m\", rpo = \"26h\" },\n}\n");
+    env_target(&b, "staging", sb, sb->guard_token);
+    if (sb->with_deprecated) {
+        lb_buf_adds(&b, "    -- staging's predecessor, left running after the migration: same\n"
+                        "    -- schema, no rows, its own system_identifier.\n");
+        env_target(&b, "deprecated", sb->dep, sb->guard_token);
+    }
+    lb_buf_adds(&b, "  },\n  routes = { primary = \"staging\" },\n  backups = {\n");
+    if (sb->with_deprecated) {
+        lb_buf_adds(&b, "    -- As in the incident: the nightly job still dumps the deprecated\n"
+                        "    -- cluster, while everyone believes it backs up staging.\n");
+        env_dump_layer(&b, "nightly_dump", sb->dump_path);
+        lb_buf_adds(&b, "    -- A good dump of staging: what a drill's rollback restores from.\n");
+        env_dump_layer(&b, "staging_dump", sb->staging_dump_path);
+    } else {
+        env_dump_layer(&b, "nightly_dump", sb->dump_path);
+    }
+    lb_buf_adds(&b, "  },\n"
+                    "  -- `lifeboat audit --restore` restores each dump into a throw-away\n"
+                    "  -- database (lifeboat_audit_*) on this target's cluster, then drops it.\n"
+                    "  scratch = \"staging\",\n"
+                    "  objectives = { rto = \"30m\", rpo = \"26h\" },\n}\n");
     rc = lb_file_write(sb->env_path, b.data, b.len, err);
     lb_buf_free(&b);
-    free(conninfo);
     free(comment_dir);
     return rc;
 }

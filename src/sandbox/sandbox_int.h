@@ -12,12 +12,18 @@
 #include "lifeboat/util.h"
 
 #define SB_CLUSTER_NAME "sandbox-us-east-1"
+#define SB_DEPRECATED_CLUSTER_NAME "sandbox-deprecated"
 #define SB_ENV_NAME "sandbox"
 #define SB_DB "inventory"
 #define SB_USER "lifeboat"
 #define SB_OS_USER "postgres"
 
-/* A sandbox directory and the server that belongs to it. */
+/*
+ * A sandbox directory and the server that belongs to it. The deprecated
+ * cluster (`up --with-deprecated`) is a second struct lb_sb hanging off the
+ * first: its own server directory, port and system identifier; the fields
+ * that describe D (state, environment, backups) are NULL in it.
+ */
 struct lb_sb {
     const struct lb_sandbox_opts *o;
     char *dir;            /* absolute D */
@@ -26,8 +32,15 @@ struct lb_sb {
     char *state_path;     /* D/sandbox.json */
     char *env_path;       /* D/environment.lua */
     char *backups_dir, *dump_path;
+    char *staging_dump_path;  /* D/backups/staging.dump: the good dump, with the deprecated cluster */
     char *pg_ctl, *initdb;
     const char *run_as;   /* "postgres" when root, else NULL */
+    const char *cluster_name;
+
+    /* The deprecated cluster: paths always set (so that down and a rebuild
+     * find its leftovers); with_deprecated says whether this sandbox has it. */
+    struct lb_sb *dep;
+    int with_deprecated;
 
     /* Recorded in sandbox.json. */
     int port;
@@ -37,7 +50,8 @@ struct lb_sb {
     int64_t created_at;
 };
 
-/* Paths for opts->dir (default LB_SANDBOX_DEFAULT_DIR). */
+/* Paths for opts->dir (default LB_SANDBOX_DEFAULT_DIR), and those of the
+ * deprecated cluster in sb->dep: "<server_dir>-deprecated". */
 int lb_sb_init(struct lb_sb *sb, const struct lb_sandbox_opts *o, struct lb_err *err);
 void lb_sb_free(struct lb_sb *sb);
 /* Report a progress line through opts->progress (printf-style). */
@@ -80,14 +94,20 @@ int lb_sb_rmtree(const char *path, struct lb_err *err);
 
 /* The deterministic seed script for `scale`. Caller frees. */
 char *lb_sb_seed_sql(int scale);
+/* The same schema (tables, trigger, indexes) with no rows: the deprecated
+ * cluster nothing writes to any more. Caller frees. */
+char *lb_sb_schema_sql(void);
 
 /* ---- files (files.c) --------------------------------------------------- */
 
-/* sandbox.json: read fills port, scale, token, identifier, created_at
+/* sandbox.json: read fills port, scale, token, identifier, created_at,
+ * and with_deprecated with the deprecated cluster's port and identifier
  * (LB_ENOTFOUND if absent). */
 int lb_sb_state_read(struct lb_sb *sb, struct lb_err *err);
 int lb_sb_state_write(const struct lb_sb *sb, struct lb_err *err);
-/* environment.lua from the recorded state. */
+/* environment.lua from the recorded state. With the deprecated cluster:
+ * target `deprecated`, nightly_dump taken from it (still claiming staging as
+ * its source) and staging_dump, the good one. */
 int lb_sb_env_write(const struct lb_sb *sb, struct lb_err *err);
 
 #endif

@@ -114,3 +114,12 @@ char *lb_sb_seed_sql(int scale)
     lb_buf_adds(&b, index_sql);
     return lb_buf_steal(&b);
 }
+
+char *lb_sb_schema_sql(void)
+{
+    struct lb_buf b = {0};
+
+    lb_buf_adds(&b, schema_sql);
+    lb_buf_adds(&b, index_sql);
+    return lb_buf_steal(&b);
+}

@@ -227,7 +227,9 @@ int lb_sb_configure(struct lb_sb *sb, struct lb_err *err)
     lb_buf_printf(&conf, "port = %d\n", sb->port);
     lb_buf_adds(&conf, "listen_addresses = '127.0.0.1'\nunix_socket_directories = ");
     conf_quote(&conf, sb->sock_dir);
-    lb_buf_adds(&conf, "\ncluster_name = '" SB_CLUSTER_NAME "'\n");
+    lb_buf_adds(&conf, "\ncluster_name = ");
+    conf_quote(&conf, sb->cluster_name != NULL ? sb->cluster_name : SB_CLUSTER_NAME);
+    lb_buf_adds(&conf, "\n");
     lb_buf_adds(&conf, "wal_level = replica\nmax_wal_senders = 10\narchive_mode = on\n"
                        "archive_command = ");
     conf_quote(&conf, cmd.data);

@@ -44,7 +44,7 @@ static void read_header(sqlite3_stmt *st, struct lb_run_view *v)
 }
 
 /* Turn "latest", a full id or a unique prefix into the run's full id. */
-static int resolve_id(struct lb_store *s, const char *id, char **out,
+int lb_sq_resolve_run(struct lb_store *s, const char *id, char **out,
                       struct lb_err *err)
 {
     sqlite3_stmt *st = NULL;
@@ -309,7 +309,7 @@ int lb_store_load_run(struct lb_store *s, const char *id,
     int rc;
 
     *out = NULL;
-    rc = resolve_id(s, id, &full, err);
+    rc = lb_sq_resolve_run(s, id, &full, err);
     if (rc != 0)
         goto out;
     v = lb_xcalloc(1, sizeof *v);

@@ -129,8 +129,68 @@ static const char schema_v1[] =
     "  updated_at INTEGER"
     ");";
 
+/* Version 2: sealed schedules of unannounced drills, and the waits of
+ * manual steps for an acknowledgement. */
+static const char schema_v2[] =
+    "CREATE TABLE schedule_plans ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  label TEXT NOT NULL,"
+    "  commitment TEXT NOT NULL UNIQUE,"
+    "  canonical TEXT NOT NULL,"
+    "  drill_count INTEGER NOT NULL,"
+    "  period_end INTEGER NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'active'"
+    "    CHECK (status IN ('active', 'superseded')),"
+    "  created_at INTEGER NOT NULL,"
+    "  created_by TEXT,"
+    "  superseded_at INTEGER,"
+    "  revealed_at INTEGER,"
+    "  revealed_by TEXT"
+    ");"
+    "CREATE INDEX schedule_plans_label ON schedule_plans(label, created_at);"
+    "CREATE TABLE schedule_drills ("
+    "  plan_id TEXT NOT NULL REFERENCES schedule_plans(id) ON DELETE CASCADE,"
+    "  seq INTEGER NOT NULL,"
+    "  due_at INTEGER NOT NULL,"
+    "  scenario_id TEXT NOT NULL,"
+    "  scenario_file TEXT,"
+    "  scenario_sha256 TEXT NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending'"
+    "    CHECK (state IN ('pending', 'claimed', 'ran', 'missed', 'failed',"
+    "                     'interrupted', 'cancelled')),"
+    /* Who claimed it, so a later `due` can tell a dead claimer. */
+    "  claimed_at INTEGER,"
+    "  claimed_pid INTEGER,"
+    "  claimed_host TEXT,"
+    "  claimed_start_time INTEGER,"
+    "  run_id TEXT REFERENCES runs(id) ON DELETE SET NULL,"
+    "  exit_code INTEGER,"
+    "  finished_at INTEGER,"
+    "  PRIMARY KEY (plan_id, seq)"
+    ");"
+    "CREATE INDEX schedule_drills_due ON schedule_drills(state, due_at);"
+    "CREATE TABLE acks ("
+    "  id INTEGER PRIMARY KEY,"
+    "  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  step_seq INTEGER NOT NULL,"
+    "  prompt TEXT NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'waiting'"
+    "    CHECK (state IN ('waiting', 'acknowledged', 'timeout', 'interrupted',"
+    "                     'halted')),"
+    "  started_at INTEGER NOT NULL,"
+    "  deadline_at INTEGER,"
+    "  ended_at INTEGER,"
+    "  acked_by TEXT,"
+    "  acked_via TEXT,"
+    "  acked_host TEXT"
+    ");"
+    "CREATE INDEX acks_run ON acks(run_id, step_seq);"
+    /* One open wait per run: `lifeboat ack RUN` is never ambiguous. */
+    "CREATE UNIQUE INDEX acks_one_waiting ON acks(run_id) WHERE state = 'waiting';";
+
 static const struct migration migrations[] = {
     {1, schema_v1},
+    {2, schema_v2},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == LB_STORE_VERSION,

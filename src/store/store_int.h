@@ -58,6 +58,10 @@ char *lb_sq_col_str(sqlite3_stmt *st, int col);
 int64_t lb_sq_col_i64(sqlite3_stmt *st, int col);
 int lb_sq_col_int(sqlite3_stmt *st, int col);
 
+/* Turn "latest", a full run id or a unique prefix into the run's full id
+ * (*out malloc'ed). LB_ENOTFOUND / LB_EINVAL (ambiguous) otherwise (load.c). */
+int lb_sq_resolve_run(struct lb_store *s, const char *id, char **out, struct lb_err *err);
+
 /* Apply every migration newer than the file's user_version (schema.c). */
 int lb_store_migrate(struct lb_store *s, struct lb_err *err);
 

@@ -158,6 +158,13 @@ static int mark_interrupted(struct lb_store *s, const char *id, long long pid,
                     " THEN 'failed' ELSE 'not_run' END, error = COALESCE(error, ?2)"
                     " WHERE run_id = ?1 AND status IN ('registered', 'running')",
                     "ss", id, rb_why);
+    if (rc != 0)
+        goto out;
+    /* A manual step that was waiting waits for nobody now (version 2). */
+    rc = lb_sq_exec(s, NULL, err, "close manual waits",
+                    "UPDATE acks SET state = 'interrupted', ended_at = ?2"
+                    " WHERE run_id = ?1 AND state = 'waiting'",
+                    "sl", id, lb_wall_ms());
 out:
     if (rc == 0)
         rc = lb_sq_commit(s, err);

@@ -331,7 +331,7 @@ char *lb_redact_text(const struct lb_secrets *s, const char *text)
         return NULL;
     if (s != NULL && s->n > 0) {
         replace_secrets(s, text, &first);
-        text = first.data;
+        text = first.data ? first.data : "";
     }
     mask_patterns(text, &out);
     lb_buf_free(&first);

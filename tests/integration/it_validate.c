@@ -95,7 +95,7 @@ static int group_teardown(void **state)
 /* Baseline of the given NULL-ended names; fails the test on error. */
 static struct lb_baseline *baseline_of(struct lb_pg *c, const char *const *names)
 {
-    struct lb_baseline_opts o = {names, 1, 0};
+    struct lb_baseline_opts o = {.tables = names, .fingerprint = 1};
     struct lb_baseline *b = NULL;
     struct lb_err err = {0};
 
@@ -373,7 +373,7 @@ static void test_it_validate_baseline_rejects_a_malformed_name_and_stays_usable(
     struct lb_pg *c = conn_or_skip(state);
     const char *bad[] = {"a.b.c.d", NULL};
     const char *seq[] = {"it_validate.s", NULL};
-    struct lb_baseline_opts o = {bad, 1, 0};
+    struct lb_baseline_opts o = {.tables = bad, .fingerprint = 1};
     struct lb_baseline *b = NULL;
     struct lb_err err = {0};
 
@@ -390,7 +390,7 @@ static void test_it_validate_baseline_rejects_a_malformed_name_and_stays_usable(
 static void test_it_validate_baseline_of_all_tables_skips_lifeboat_tables(void **state)
 {
     struct lb_pg *c = conn_or_skip(state);
-    struct lb_baseline_opts o = {NULL, 1, 0};
+    struct lb_baseline_opts o = {.tables = NULL, .fingerprint = 1};
     struct lb_baseline *b = NULL;
     struct lb_err err = {0};
     size_t i;
@@ -418,7 +418,7 @@ static void test_it_validate_schema_fingerprint_tracks_keys_and_indexes(void **s
     const char *names[] = {"it_validate.items", "it_validate.orders", NULL};
     struct lb_baseline *b0, *b1, *b2;
     struct lb_findings f;
-    struct lb_compare_opts o = {0, 1};
+    struct lb_compare_opts o = {.tolerance = 0, .fingerprint = 1};
 
     make_items(c);
     exec_ok(c, "CREATE TABLE it_validate.orders (id int PRIMARY KEY,"
@@ -509,7 +509,7 @@ static void test_it_validate_emptied_table_is_a_critical_finding(void **state)
 {
     struct lb_pg *c = conn_or_skip(state);
     const char *names[] = {"it_validate.items", NULL};
-    struct lb_compare_opts o = {0, 1};
+    struct lb_compare_opts o = {.tolerance = 0, .fingerprint = 1};
     struct lb_baseline *before, *after;
     struct lb_findings f;
 
@@ -532,7 +532,7 @@ static void test_it_validate_baseline_gives_up_at_its_deadline_and_rolls_back(vo
 {
     struct lb_pg *c = conn_or_skip(state), *locker = NULL;
     const char *names[] = {"it_validate.items", NULL};
-    struct lb_baseline_opts o = {names, 1, 0};
+    struct lb_baseline_opts o = {.tables = names, .fingerprint = 1};
     struct lb_baseline *b = NULL;
     struct lb_err err = {0};
     char *conninfo = conninfo_from_env(), *iso = NULL;

@@ -20,6 +20,10 @@
 #include "lifeboat/store.h"
 #include "lifeboat/util.h"
 
+/* Only to build a store file as schema version 1 wrote it, byte for byte
+ * what lifeboat 0.1.0 left behind, for the upgrade test. */
+#include <sqlite3.h>
+
 struct fx {
     char dir[64];
     char *path;
@@ -712,6 +716,451 @@ static void test_store_works_in_memory(void **state)
     lb_store_close(s);
 }
 
+/* ---- schema version 2: schedules and acknowledgements -------------------- */
+
+/* `sqlite3 .dump` of a store written by the version 1 code (one passed run,
+ * a check, a metric), with its user_version. */
+static const char v1_dump[] =
+    "PRAGMA user_version = 1;"
+    "BEGIN TRANSACTION;"
+    "CREATE TABLE runs (  id TEXT PRIMARY KEY NOT NULL,  scenario_id TEXT NOT NULL,"
+    "  scenario_title TEXT,  scenario_file TEXT,  scenario_sha256 TEXT,  environment TEXT,"
+    "  kind TEXT NOT NULL DEFAULT 'drill',  operator_name TEXT,  host TEXT,  version TEXT,"
+    "  dry_run INTEGER NOT NULL DEFAULT 0,  status TEXT NOT NULL DEFAULT 'running',"
+    "  exit_code INTEGER,  started_at INTEGER NOT NULL,  ended_at INTEGER,"
+    "  rto_objective_ms INTEGER,  rpo_objective_ms INTEGER,  rto_ms INTEGER,  rpo_ms INTEGER,"
+    "  rpo_method TEXT,  error TEXT,  plan_json TEXT,  writer_pid INTEGER,"
+    "  writer_host TEXT,  writer_start_time INTEGER);"
+    "INSERT INTO runs VALUES('20261126-153827-253f','v1-fixture',"
+    "'a run written by schema version 1','s.lua',"
+    "'87229f6badade91ecf16bd5d11e111b1d6d96761b8f00aaf4c79cc67965ec1e5','v1fixture',"
+    "'drill','root','vm','0.1.0',0,'passed',0,1795707507365,1795707507370,600000,NULL,"
+    "NULL,NULL,NULL,NULL,'{\"steps\":[]}',8853,'vm',250912);"
+    "CREATE TABLE steps (  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  seq INTEGER NOT NULL,  name TEXT NOT NULL,  kind TEXT NOT NULL,"
+    "  critical INTEGER NOT NULL DEFAULT 0,  timeout_ms INTEGER,  declared_at TEXT,"
+    "  status TEXT NOT NULL DEFAULT 'pending',  started_at INTEGER,  ended_at INTEGER,"
+    "  duration_ms INTEGER,  error TEXT,  output_tail TEXT,  PRIMARY KEY (run_id, seq));"
+    "INSERT INTO steps VALUES('20261126-153827-253f',1,'look','check',0,1800000,"
+    "'s.lua:2','passed',1795707507366,1795707507368,2,NULL,NULL);"
+    "CREATE TABLE marks (  id INTEGER PRIMARY KEY,"
+    "  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,  name TEXT NOT NULL,"
+    "  at INTEGER NOT NULL,  source TEXT);"
+    "CREATE TABLE checks (  id INTEGER PRIMARY KEY,"
+    "  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,  step_seq INTEGER,"
+    "  name TEXT NOT NULL,  ok INTEGER NOT NULL,  expected TEXT,  observed TEXT,"
+    "  table_name TEXT);"
+    "INSERT INTO checks VALUES(1,'20261126-153827-253f',1,'one is one',1,'1','1',NULL);"
+    "CREATE TABLE metrics (  id INTEGER PRIMARY KEY,"
+    "  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,  step_seq INTEGER,"
+    "  name TEXT NOT NULL,  value REAL NOT NULL,  unit TEXT);"
+    "INSERT INTO metrics VALUES(1,'20261126-153827-253f',1,'answer',42.0,'count');"
+    "CREATE TABLE gaps (  id INTEGER PRIMARY KEY,"
+    "  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,  step_seq INTEGER,"
+    "  severity TEXT NOT NULL    CHECK (severity IN ('critical', 'major', 'minor')),"
+    "  category TEXT NOT NULL,  title TEXT NOT NULL,  detail TEXT);"
+    "CREATE TABLE table_stats (  id INTEGER PRIMARY KEY,"
+    "  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,  step_seq INTEGER,"
+    "  phase TEXT NOT NULL,  table_name TEXT NOT NULL,  rows INTEGER,  fingerprint TEXT,"
+    "  schema_fingerprint TEXT);"
+    "CREATE TABLE rollbacks (  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  id INTEGER NOT NULL,  name TEXT NOT NULL,  declared_at TEXT,"
+    "  status TEXT NOT NULL DEFAULT 'registered',  error TEXT,  PRIMARY KEY (run_id, id));"
+    "CREATE TABLE settings (  key TEXT PRIMARY KEY NOT NULL,  value TEXT,"
+    "  updated_at INTEGER);"
+    "CREATE INDEX runs_started ON runs(started_at);"
+    "CREATE INDEX runs_scenario ON runs(scenario_id, started_at);"
+    "CREATE INDEX runs_status ON runs(status);"
+    "CREATE INDEX marks_run ON marks(run_id, at);"
+    "CREATE INDEX checks_run ON checks(run_id);"
+    "CREATE INDEX metrics_run ON metrics(run_id);"
+    "CREATE INDEX gaps_run ON gaps(run_id);"
+    "CREATE INDEX table_stats_run ON table_stats(run_id);"
+    "COMMIT;";
+
+static const char SHA_X[] = "87229f6badade91ecf16bd5d11e111b1d6d96761b8f00aaf4c79cc67965ec1e5";
+
+/* A plan "label" whose drills are due at the given instants. */
+static void add_plan(struct lb_store *s, const char *id, const char *label,
+                     const int64_t *due, size_t n, int replace, int expect_rc)
+{
+    struct lb_err err = {0};
+    struct lb_sched_drill_info d[8];
+    char commitment[65];
+    struct lb_sched_plan_info p = {id, label, commitment, "lifeboat schedule v1\n", "alice",
+                                   1000, 2000, (int)n};
+    snprintf(commitment, sizeof commitment, "%s%s", id, SHA_X + strlen(id));
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++) {
+        d[i].seq = (int)i + 1;
+        d[i].due_at = due[i];
+        d[i].scenario_id = i % 2 ? "dropped-table" : "backup-that-wasnt";
+        d[i].scenario_file = "/srv/scenarios/x.lua";
+        d[i].scenario_sha256 = SHA_X;
+    }
+    int rc = lb_store_sched_add(s, &p, d, n, replace, &err);
+    if (rc != expect_rc)
+        print_error("lb_store_sched_add: %s\n", err.msg);
+    assert_int_equal(rc, expect_rc);
+}
+
+static void test_store_upgrades_a_version_1_file_to_version_2(void **state)
+{
+    struct fx *f = *state;
+    struct lb_err err = {0};
+    struct lb_run_view *v = NULL;
+    struct lb_sched_view *plan = NULL;
+    sqlite3 *db = NULL;
+    struct lb_store *s;
+    int64_t due[1] = {5000};
+
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v1_dump, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    s = open_ok(f->path);
+    assert_int_equal(lb_store_version(s), 2);
+    /* The version 1 run is whole... */
+    assert_int_equal(lb_store_load_run(s, "20261126-153827-253f", &v, &err), 0);
+    assert_string_equal(v->status, "passed");
+    assert_int_equal(v->nsteps, 1);
+    assert_int_equal(v->nchecks, 1);
+    assert_int_equal(v->nmetrics, 1);
+    lb_run_view_free(v);
+    /* ...and the version 2 tables work, foreign keys to old runs included. */
+    add_plan(s, "0123456789abcdef", "2027Q1", due, 1, 0, 0);
+    assert_int_equal(lb_store_sched_load(s, "2027Q1", &plan, &err), 0);
+    assert_int_equal(plan->ndrills, 1);
+    lb_sched_view_free(plan);
+    {
+        int64_t id = -1;
+        assert_int_equal(lb_store_ack_wait_begin(s, "20261126-153827-253f", 1, "look", 1, -1,
+                                                 &id, &err), 0);
+        assert_true(id > 0);
+    }
+    lb_store_close(s);
+    /* Opening again migrates nothing twice. */
+    s = open_ok(f->path);
+    assert_int_equal(lb_store_version(s), 2);
+    lb_store_close(s);
+}
+
+static void test_store_sched_keeps_one_active_plan_per_period(void **state)
+{
+    struct fx *f = *state;
+    struct lb_err err = {0};
+    struct lb_sched_view *v = NULL, **list = NULL;
+    struct lb_store *s = open_ok(f->path);
+    int64_t due[3] = {1000, 2000, 3000};
+    size_t n = 0;
+
+    add_plan(s, "aaaa000000000001", "2027Q1", due, 3, 0, 0);
+    /* A second plan for the period is refused: no quiet re-rolls. */
+    add_plan(s, "aaaa000000000002", "2027Q1", due, 2, 0, LB_EINVAL);
+    add_plan(s, "aaaa000000000002", "2027Q1", due, 2, 1, 0);
+    add_plan(s, "bbbb000000000003", "2027Q2", due, 1, 0, 0);
+
+    assert_int_equal(lb_store_sched_load(s, "aaaa000000000001", &v, &err), 0);
+    assert_string_equal(v->status, "superseded");
+    assert_true(v->superseded_at >= 0);
+    assert_int_equal(v->ndrills, 3);
+    for (size_t i = 0; i < v->ndrills; i++)
+        assert_string_equal(v->drills[i].state, "cancelled");
+    lb_sched_view_free(v);
+
+    /* By label: its active plan; by prefix; the newest active plan. */
+    assert_int_equal(lb_store_sched_load(s, "2027Q1", &v, &err), 0);
+    assert_string_equal(v->id, "aaaa000000000002");
+    assert_string_equal(v->drills[1].state, "pending");
+    assert_int_equal(v->drills[1].due_at, 2000);
+    assert_string_equal(v->drills[1].scenario_id, "dropped-table");
+    assert_int_equal(v->drills[1].exit_code, -1);
+    assert_null(v->drills[1].run_id);
+    lb_sched_view_free(v);
+    assert_int_equal(lb_store_sched_load(s, "bbbb", &v, &err), 0);
+    assert_string_equal(v->label, "2027Q2");
+    lb_sched_view_free(v);
+    assert_int_equal(lb_store_sched_load(s, "aaaa", &v, &err), LB_EINVAL);
+    assert_non_null(strstr(err.msg, "ambiguous"));
+    assert_int_equal(lb_store_sched_load(s, "2031Q4", &v, &err), LB_ENOTFOUND);
+    assert_int_equal(lb_store_sched_load(s, NULL, &v, &err), 0);
+    assert_string_equal(v->id, "bbbb000000000003");
+    lb_sched_view_free(v);
+
+    assert_int_equal(lb_store_sched_list(s, &list, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(list[0]->ndrills, 0);
+    lb_sched_list_free(list, n);
+
+    assert_int_equal(lb_store_sched_revealed(s, "bbbb000000000003", "carol", 7000, &err), 0);
+    assert_int_equal(lb_store_sched_revealed(s, "bbbb000000000003", "dave", 8000, &err), 0);
+    assert_int_equal(lb_store_sched_load(s, "bbbb000000000003", &v, &err), 0);
+    assert_string_equal(v->revealed_by, "carol");   /* the first reveal counts */
+    assert_int_equal(v->revealed_at, 7000);
+    lb_sched_view_free(v);
+    lb_store_close(s);
+}
+
+static void test_store_sched_claim_runs_a_due_drill_once_and_one_at_a_time(void **state)
+{
+    struct fx *f = *state;
+    struct lb_err err = {0};
+    struct lb_sched_claim c;
+    struct lb_sched_view *v = NULL;
+    struct lb_store *s = open_ok(f->path);
+    int64_t now = lb_wall_ms();
+    int64_t due[3] = {now - 60000, now - 30000, now + 3600000};
+    int n = -1;
+
+    add_plan(s, "cccc000000000001", "2027Q1", due, 3, 0, 0);
+    assert_int_equal(lb_store_sched_due_count(s, now, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(lb_store_sched_claim(s, now, 3600000, &c, &err), 0);
+    assert_int_equal(c.kind, LB_SCHED_RUN);
+    assert_int_equal(c.seq, 1);
+    assert_int_equal(c.count, 3);
+    assert_string_equal(c.label, "2027Q1");
+    assert_string_equal(c.scenario_file, "/srv/scenarios/x.lua");
+    lb_sched_claim_free(&c);
+    /* Its holder (this process) lives: nothing else starts meanwhile. */
+    assert_int_equal(lb_store_sched_claim(s, now, 3600000, &c, &err), 0);
+    assert_int_equal(c.kind, LB_SCHED_BUSY);
+    assert_int_equal(c.busy_pid, (long long)getpid());
+    lb_sched_claim_free(&c);
+
+    begin_run(s, "20270101-000000-aaaa", "backup-that-wasnt", now);
+    assert_int_equal(lb_store_sched_finish(s, "cccc000000000001", 1, "ran",
+                                           "20270101-000000-aaaa", 0, now + 5, &err), 0);
+    assert_int_equal(lb_store_sched_finish(s, "cccc000000000001", 1, "ran", NULL, 0, now, &err),
+                     LB_ENOTFOUND);
+    assert_int_equal(lb_store_sched_finish(s, "cccc000000000001", 2, "exploded", NULL, 0, now,
+                                           &err), LB_EINVAL);
+    assert_int_equal(lb_store_sched_claim(s, now, 3600000, &c, &err), 0);
+    assert_int_equal(c.kind, LB_SCHED_RUN);
+    assert_int_equal(c.seq, 2);
+    lb_sched_claim_free(&c);
+    assert_int_equal(lb_store_sched_finish(s, "cccc000000000001", 2, "failed", NULL, 1, now,
+                                           &err), 0);
+    /* The third is not due yet. */
+    assert_int_equal(lb_store_sched_claim(s, now, 3600000, &c, &err), 0);
+    assert_int_equal(c.kind, LB_SCHED_NONE);
+
+    assert_int_equal(lb_store_sched_load(s, NULL, &v, &err), 0);
+    assert_string_equal(v->drills[0].state, "ran");
+    assert_string_equal(v->drills[0].run_id, "20270101-000000-aaaa");
+    assert_int_equal(v->drills[0].exit_code, 0);
+    assert_int_equal(v->drills[0].claimed_pid, (long long)getpid());
+    assert_string_equal(v->drills[1].state, "failed");
+    assert_string_equal(v->drills[2].state, "pending");
+    lb_sched_view_free(v);
+    lb_store_close(s);
+}
+
+/* Child of the race: wait for the start signal, claim, hold the claim a
+ * moment (a drill runs), exit with what it got. */
+static void claim_in_child(const char *path, int go_fd)
+{
+    struct lb_store *s = NULL;
+    struct lb_err err = {0};
+    struct lb_sched_claim c;
+    char b;
+    int kind = 99;
+    if (read(go_fd, &b, 1) == 1 && lb_store_open(path, &s, &err) == 0 &&
+        lb_store_sched_claim(s, lb_wall_ms(), 3600000, &c, &err) == 0) {
+        kind = (int)c.kind;
+        lb_sched_claim_free(&c);
+    }
+    lb_sleep_ms(500);
+    lb_store_close(s);
+    _exit(kind);
+}
+
+static void test_store_sched_two_claims_at_once_take_the_drill_once(void **state)
+{
+    struct fx *f = *state;
+    struct lb_store *s = open_ok(f->path);
+    int64_t due[1] = {lb_wall_ms() - 1000};
+    int go[2], runs = 0, others = 0;
+    pid_t kids[2];
+
+    add_plan(s, "dddd000000000001", "2027Q1", due, 1, 0, 0);
+    lb_store_close(s);   /* no SQLite handle crosses a fork */
+    assert_int_equal(pipe(go), 0);
+    for (int i = 0; i < 2; i++) {
+        kids[i] = fork();
+        assert_true(kids[i] >= 0);
+        if (kids[i] == 0) {
+            close(go[1]);
+            claim_in_child(f->path, go[0]);
+        }
+    }
+    close(go[0]);
+    assert_int_equal(write(go[1], "gg", 2), 2);
+    close(go[1]);
+    for (int i = 0; i < 2; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(kids[i], &status, 0), kids[i]);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) == LB_SCHED_RUN)
+            runs++;
+        else if (WEXITSTATUS(status) == LB_SCHED_BUSY || WEXITSTATUS(status) == LB_SCHED_NONE)
+            others++;
+    }
+    assert_int_equal(runs, 1);
+    assert_int_equal(others, 1);
+}
+
+static void test_store_sched_claim_records_late_drills_missed_and_closes_dead_claims(void **state)
+{
+    struct fx *f = *state;
+    struct lb_err err = {0};
+    struct lb_sched_claim c;
+    struct lb_sched_view *v = NULL;
+    struct lb_store *s = open_ok(f->path);
+    int64_t now = lb_wall_ms();
+    int64_t due[2] = {now - 3 * 3600000LL, now - 60000};
+    int status = 0;
+    pid_t kid;
+
+    add_plan(s, "eeee000000000001", "2027Q1", due, 2, 0, 0);
+    /* Three hours late with a grace of one: missed, not run. */
+    assert_int_equal(lb_store_sched_claim(s, now, 3600000, &c, &err), 0);
+    assert_int_equal(c.kind, LB_SCHED_MISSED);
+    assert_int_equal(c.seq, 1);
+    assert_int_equal(c.due_at, due[0]);
+    lb_sched_claim_free(&c);
+    lb_store_close(s);
+
+    /* A `due` that claims drill 2, begins its run and dies (kill -9). */
+    kid = fork();
+    assert_true(kid >= 0);
+    if (kid == 0) {
+        struct lb_store *cs = NULL;
+        struct lb_run_info info = {.id = "20270101-000000-dead", .scenario_id = "dropped-table"};
+        if (lb_store_open(f->path, &cs, &err) != 0 ||
+            lb_store_sched_claim(cs, lb_wall_ms(), 3600000, &c, &err) != 0 ||
+            c.kind != LB_SCHED_RUN)
+            _exit(1);
+        info.started_at = lb_wall_ms();
+        if (lb_store_run_begin(cs, &info, &err) != 0)
+            _exit(2);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(kid, &status, 0), kid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    s = open_ok(f->path);
+    assert_int_equal(lb_store_sched_claim(s, lb_wall_ms(), 3600000, &c, &err), 0);
+    assert_int_equal(c.kind, LB_SCHED_NONE);
+    assert_int_equal(c.reaped, 1);
+    assert_int_equal(lb_store_sched_load(s, "eeee000000000001", &v, &err), 0);
+    assert_string_equal(v->drills[0].state, "missed");
+    assert_true(v->drills[0].finished_at >= now);
+    assert_string_equal(v->drills[1].state, "interrupted");
+    assert_non_null(v->drills[1].run_id);
+    assert_string_equal(v->drills[1].run_id, "20270101-000000-dead");
+    lb_sched_view_free(v);
+    lb_store_close(s);
+}
+
+static void test_store_ack_refuses_when_nothing_waits_there(void **state)
+{
+    struct fx *f = *state;
+    struct lb_err err = {0};
+    struct lb_ack_view v = {0};
+    struct lb_store *s = open_ok(f->path);
+    struct lb_run_result done = {"passed", 0, 9000, -1, -1, NULL, NULL};
+    int64_t id = -1, id2 = -1;
+    int changed = -1;
+
+    begin_run(s, "20270101-000000-ack1", "people", 1000);
+    plan_step(s, "20270101-000000-ack1", 1, "baseline", "check");
+    plan_step(s, "20270101-000000-ack1", 2, "page the DBA", "manual");
+    assert_int_equal(lb_store_ack(s, "20270101-000000-ack1", NULL, "bob", "cli", NULL, 1500,
+                                  &v, &err), LB_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "nothing waits for an acknowledgement in run "
+                                    "20270101-000000-ack1"));
+
+    assert_int_equal(lb_store_ack_wait_begin(s, "20270101-000000-ack1", 2, "call the DBA",
+                                             2000, 62000, &id, &err), 0);
+    /* One open wait per run. */
+    assert_int_equal(lb_store_ack_wait_begin(s, "20270101-000000-ack1", 2, "again", 2000, -1,
+                                             &id2, &err), LB_EINVAL);
+    assert_int_equal(lb_store_ack(s, "20270101-000000-ack1", "1", "bob", "cli", NULL, 3000, &v,
+                                  &err), LB_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "step 2 'page the DBA' does"));
+    assert_int_equal(lb_store_ack(s, "20270101-000000-ack1", "no such step", "bob", "cli", NULL,
+                                  3000, &v, &err), LB_ENOTFOUND);
+    assert_int_equal(lb_store_ack(s, "20270101-000000-ack1", NULL, "bob", "cli", NULL, 70000,
+                                  &v, &err), LB_ESTATE);
+    assert_non_null(strstr(err.msg, "too late"));
+    /* By prefix and step name, in time: acknowledged, by whom and when. */
+    assert_int_equal(lb_store_ack(s, "20270101-000000-ac", "page the DBA", "bob", "cli",
+                                  "laptop", 5000, &v, &err), 0);
+    assert_int_equal(v.id, id);
+    assert_int_equal(v.step_seq, 2);
+    assert_string_equal(v.state, "acknowledged");
+    lb_ack_view_clear(&v);
+    /* The waiter's timeout, arriving after, changes nothing. */
+    assert_int_equal(lb_store_ack_wait_end(s, id, "timeout", NULL, NULL, NULL, 62000, &changed,
+                                           &err), 0);
+    assert_int_equal(changed, 0);
+    assert_int_equal(lb_store_ack_wait_get(s, id, &v, &err), 0);
+    assert_string_equal(v.state, "acknowledged");
+    assert_string_equal(v.acked_by, "bob");
+    assert_string_equal(v.acked_via, "cli");
+    assert_int_equal(v.ended_at, 5000);
+    lb_ack_view_clear(&v);
+    assert_int_equal(lb_store_ack_wait_end(s, id, "exploded", NULL, NULL, NULL, 1, &changed,
+                                           &err), LB_EINVAL);
+
+    /* A run that is over waits for nobody. */
+    assert_int_equal(lb_store_ack_wait_begin(s, "20270101-000000-ack1", 2, "again", 6000, -1,
+                                             &id2, &err), 0);
+    assert_int_equal(lb_store_run_end(s, "20270101-000000-ack1", &done, &err), 0);
+    assert_int_equal(lb_store_ack(s, "20270101-000000-ack1", NULL, "bob", "cli", NULL, 7000, &v,
+                                  &err), LB_ESTATE);
+    assert_non_null(strstr(err.msg, "is not running"));
+    lb_store_close(s);
+}
+
+static void test_store_a_dead_writer_leaves_no_manual_wait_open(void **state)
+{
+    struct fx *f = *state;
+    struct lb_err err = {0};
+    struct lb_ack_view v = {0};
+    struct lb_store *s;
+    int status = 0;
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct lb_run_info info = run_info("gone", "people", 1000);
+        struct lb_step_info st = {1, "page the DBA", "manual", 0, -1, "x.lua:1"};
+        int64_t id = -1;
+        s = NULL;
+        if (lb_store_open(f->path, &s, &err) != 0 || lb_store_run_begin(s, &info, &err) != 0 ||
+            lb_store_step_plan(s, "gone", &st, &err) != 0 ||
+            lb_store_step_start(s, "gone", 1, 1100, &err) != 0 ||
+            lb_store_ack_wait_begin(s, "gone", 1, "call the DBA", 1200, -1, &id, &err) != 0)
+            _exit(1);
+        _exit(0);   /* dies waiting */
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    s = open_ok(f->path);
+    assert_int_equal(lb_store_ack_wait_get(s, 1, &v, &err), 0);
+    assert_string_equal(v.state, "interrupted");
+    assert_true(v.ended_at > 0);
+    lb_ack_view_clear(&v);
+    assert_int_equal(lb_store_ack(s, "gone", NULL, "bob", "cli", NULL, 2000, &v, &err),
+                     LB_ESTATE);
+    lb_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -733,6 +1182,13 @@ int main(void)
         T(test_store_open_of_an_unreachable_path_fails_cleanly),
         T(test_store_new_run_id_has_the_documented_shape),
         T(test_store_works_in_memory),
+        T(test_store_upgrades_a_version_1_file_to_version_2),
+        T(test_store_sched_keeps_one_active_plan_per_period),
+        T(test_store_sched_claim_runs_a_due_drill_once_and_one_at_a_time),
+        T(test_store_sched_two_claims_at_once_take_the_drill_once),
+        T(test_store_sched_claim_records_late_drills_missed_and_closes_dead_claims),
+        T(test_store_ack_refuses_when_nothing_waits_there),
+        T(test_store_a_dead_writer_leaves_no_manual_wait_open),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

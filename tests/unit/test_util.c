@@ -409,6 +409,18 @@ static void test_util_redact_masks_authorization_headers_and_bearer_tokens(void 
                    "{\"password\": \"****\", \"user\": \"a\"}");
 }
 
+static void test_util_redact_of_empty_text_with_secrets_is_empty(void **state)
+{
+    struct lb_secrets *sec = lb_secrets_new();
+    (void)state;
+    lb_secrets_add(sec, "hunter2secret");
+    char *out = lb_redact_text(sec, "");
+    assert_non_null(out);
+    assert_string_equal(out, "");
+    free(out);
+    lb_secrets_free(sec);
+}
+
 static void test_util_redact_leaves_ordinary_text_unchanged(void **state)
 {
     static const char *const plain[] = {
@@ -699,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_util_sleep_returns_early_on_an_interrupt),
         cmocka_unit_test(test_util_redact_replaces_every_registered_secret),
         cmocka_unit_test(test_util_redact_masks_conninfo_passwords),
+        cmocka_unit_test(test_util_redact_of_empty_text_with_secrets_is_empty),
         cmocka_unit_test(test_util_redact_masks_uri_userinfo_passwords),
         cmocka_unit_test(test_util_redact_masks_query_passwords_and_tokens),
         cmocka_unit_test(test_util_redact_masks_authorization_headers_and_bearer_tokens),

@@ -47,7 +47,7 @@ static const struct spec BEFORE[] = {
     {"public.inventory", 20000, "1111111111111111", "s-inventory", 1, 1},
 };
 
-static const struct lb_compare_opts EXACT = {0, 1};
+static const struct lb_compare_opts EXACT = {.tolerance = 0, .fingerprint = 1};
 
 /* The finding with this check name, or NULL. */
 static const struct lb_finding *find(const struct lb_findings *f, const char *check)
@@ -151,7 +151,7 @@ static void lose_2000_rows(struct lb_table_fp *t)
 
 static void test_validate_findings_accept_a_count_within_tolerance(void **state)
 {
-    struct lb_compare_opts o = {0.05, 1};
+    struct lb_compare_opts o = {.tolerance = 0.05, .fingerprint = 1};
     struct lb_findings f;
     (void)state;
 
@@ -167,7 +167,7 @@ static void test_validate_findings_accept_a_count_within_tolerance(void **state)
 
 static void test_validate_findings_reject_a_count_outside_tolerance(void **state)
 {
-    struct lb_compare_opts o = {0.05, 1};
+    struct lb_compare_opts o = {.tolerance = 0.05, .fingerprint = 1};
     struct lb_findings f;
     const struct lb_finding *rows;
     (void)state;
@@ -189,7 +189,7 @@ static void test_validate_findings_put_the_tolerance_boundary_inside(void **stat
 {
     static const struct spec base[] = {{"public.t", 20000, "aa", "s", 1, 0}};
     struct lb_baseline *before = mk(base, 1), *after = mk(base, 1);
-    struct lb_compare_opts o = {0.05, 1};
+    struct lb_compare_opts o = {.tolerance = 0.05, .fingerprint = 1};
     struct lb_findings f;
     (void)state;
 
@@ -258,7 +258,7 @@ static void test_validate_findings_call_changed_content_with_equal_count_critica
 
 static void test_validate_findings_skip_content_when_not_asked(void **state)
 {
-    struct lb_compare_opts o = {0, 0};
+    struct lb_compare_opts o = {.tolerance = 0, .fingerprint = 0};
     struct lb_findings f;
     (void)state;
 
@@ -555,8 +555,9 @@ static void test_validate_severity_names_are_stable(void **state)
 
 static void test_validate_table_fp_clear_frees_and_zeroes(void **state)
 {
-    struct lb_table_fp t = {lb_xstrdup("public.x"), 3, lb_xstrdup("ab"), lb_xstrdup("cd"),
-                            1, 2, 8192};
+    struct lb_table_fp t = {.name = lb_xstrdup("public.x"), .rows = 3,
+                            .fingerprint = lb_xstrdup("ab"), .schema_fp = lb_xstrdup("cd"),
+                            .has_pk = 1, .nfks = 2, .bytes = 8192};
     (void)state;
 
     lb_table_fp_clear(&t);
