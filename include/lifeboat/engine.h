@@ -36,6 +36,8 @@ struct lb_env_target {
     char *replica_of;
     char **stop_argv;          /* NULL-ended or NULL */
     char **start_argv;
+    char **fence_argv;         /* make an accidental restart impossible (region loss) */
+    char **unfence_argv;
     char *data_dir;            /* optional: server data directory (sandbox) */
     int line;                  /* where declared in the environment file */
 };

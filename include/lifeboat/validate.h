@@ -85,10 +85,20 @@ struct lb_baseline_opts {
      * same server as `c`, which is verified); NULL: everything on `c`. */
     const char *conninfo;
     int parallel;               /* connections in all, `c` included; 0: online CPUs */
-    int detail;                 /* 1: keep localisation detail (needs fingerprint) */
+    int detail;                 /* enum lb_detail: what to keep to localise differences */
     int64_t detail_rows;        /* per-row detail for tables up to this many rows;
-                                   0: LB_VALIDATE_DETAIL_ROWS, < 0: never (sketch only) */
+                                   0: LB_VALIDATE_DETAIL_ROWS, < 0: never */
     int64_t detail_budget;      /* per-row detail over all tables; 0: the default */
+    int64_t piece_blocks;       /* a table is split into ranges of at least this many
+                                   blocks; 0: 2048 (16 MB) */
+};
+
+/* Localisation detail a baseline keeps (needs fingerprints). */
+enum lb_detail {
+    LB_DETAIL_NONE = 0,    /* counts and fingerprints only */
+    LB_DETAIL_ROWS,        /* per-row detail for the tables within detail_rows/budget */
+    LB_DETAIL_SKETCH,      /* ... and a sketch for every other table with a key: the
+                              scan of those tables costs about twice as much */
 };
 
 /*
@@ -112,10 +122,12 @@ struct lb_baseline_opts {
  * checked. Tables are taken largest first; a table larger than its share
  * of the work is split into ranges of blocks (ctid), each a task.
  *
- * With opts->detail, each table with a primary key also keeps localisation
- * detail (see docs/validation.md): per-row (key, hash, group) when it has at
- * most detail_rows rows and the budget allows, else a sketch of
- * VSKETCH_CELLS per-cell sums. opts->deadline_ms is monotonic; 0 means
+ * With opts->detail, tables with a primary key also keep localisation
+ * detail (see docs/validation.md): per-row (key, hash, group) when a table
+ * has at most detail_rows rows and the budget allows (smallest tables
+ * first; a table found larger than its estimate falls back to the next
+ * kind), and with LB_DETAIL_SKETCH a sketch of 4096 per-cell sums for the
+ * others. opts->deadline_ms is monotonic; 0 means
  * none. Rows of an inheritance parent are its own (FROM ONLY); a
  * partitioned table named in opts->tables counts all its partitions. On
  * error nothing is returned and the transactions are rolled back.
@@ -267,6 +279,7 @@ struct lb_compare_opts {
     const char *conninfo;  /* workers, as lb_baseline_opts */
     int parallel;
     int64_t deadline_ms;
+    int64_t piece_blocks;  /* as lb_baseline_opts */
 };
 
 /* What lb_validate_compare found. */

@@ -38,6 +38,8 @@ void lb_env_free(struct lb_env *env)
         free(t->data_dir);
         free_argv(t->stop_argv);
         free_argv(t->start_argv);
+        free_argv(t->fence_argv);
+        free_argv(t->unfence_argv);
     }
     free(env->targets);
     lb_notify_config_free(env->notify);

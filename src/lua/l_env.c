@@ -185,7 +185,7 @@ static int parse_target(lua_State *L, struct env_loader *ld, struct lb_env *env,
 {
     static const char *const keys[] = {"conninfo", "role", "region", "system_identifier",
                                        "cluster_name", "guard_token", "stop", "start",
-                                       "replica_of", "data_dir", NULL};
+                                       "fence", "unfence", "replica_of", "data_dir", NULL};
     char what[160];
     int rc, line = key_line(ld->src, name, from);
     snprintf(what, sizeof(what), "targets.%s", name);
@@ -204,7 +204,9 @@ static int parse_target(lua_State *L, struct env_loader *ld, struct lb_env *env,
         (rc = get_str(L, ld, -1, "replica_of", what, line, 0, &t->replica_of)) < 0 ||
         (rc = get_str(L, ld, -1, "data_dir", what, line, 0, &t->data_dir)) < 0 ||
         (rc = get_strv(L, ld, -1, "stop", what, line, &t->stop_argv, NULL)) < 0 ||
-        (rc = get_strv(L, ld, -1, "start", what, line, &t->start_argv, NULL)) < 0)
+        (rc = get_strv(L, ld, -1, "start", what, line, &t->start_argv, NULL)) < 0 ||
+        (rc = get_strv(L, ld, -1, "fence", what, line, &t->fence_argv, NULL)) < 0 ||
+        (rc = get_strv(L, ld, -1, "unfence", what, line, &t->unfence_argv, NULL)) < 0)
         return rc;
     if (t->system_identifier) {
         int64_t v;

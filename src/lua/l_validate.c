@@ -123,6 +123,32 @@ static const char *target_conninfo(lua_State *L, struct l_target *t)
     return l_target_env(L, t)->conninfo;
 }
 
+/* detail = true | false | "rows" | "sketch" | "none" (default true: rows). */
+static int opt_detail(lua_State *L, int opts)
+{
+    int d = LB_DETAIL_ROWS;
+
+    lua_getfield(L, opts, "detail");
+    if (lua_isboolean(L, -1)) {
+        d = lua_toboolean(L, -1) ? LB_DETAIL_ROWS : LB_DETAIL_NONE;
+    } else if (lua_type(L, -1) == LUA_TSTRING) {
+        const char *v = lua_tostring(L, -1);
+        if (strcmp(v, "rows") == 0)
+            d = LB_DETAIL_ROWS;
+        else if (strcmp(v, "sketch") == 0)
+            d = LB_DETAIL_SKETCH;
+        else if (strcmp(v, "none") == 0)
+            d = LB_DETAIL_NONE;
+        else
+            luaL_error(L, "baseline: detail must be true, false, \"rows\", \"sketch\" or "
+                          "\"none\", not \"%s\"", v);
+    } else if (!lua_isnil(L, -1)) {
+        luaL_error(L, "baseline: detail must be a boolean or a string");
+    }
+    lua_pop(L, 1);
+    return d;
+}
+
 static void take_baseline(lua_State *L, struct l_target *t, int opts,
                           struct l_baseline *box)
 {
@@ -130,14 +156,14 @@ static void take_baseline(lua_State *L, struct l_target *t, int opts,
     struct lb_baseline_opts bo = {0};
     struct lb_err e = {0};
     bo.fingerprint = 1;
-    bo.detail = 1;
+    bo.detail = LB_DETAIL_ROWS;
     bo.deadline_ms = l_deadline(L);
     bo.conninfo = target_conninfo(L, t);
     bo.parallel = l_script(L)->parallel;
     if (opts && lua_istable(L, opts)) {
         bo.tables = l_opt_string_array(L, opts, "tables");
         bo.fingerprint = l_opt_bool_field(L, opts, "fingerprint", 1);
-        bo.detail = l_opt_bool_field(L, opts, "detail", 1);
+        bo.detail = opt_detail(L, opts);
         bo.detail_rows = l_opt_int_field(L, opts, "detail_rows", 0);
     }
     if (lb_validate_baseline(c, &bo, &box->b, &e) < 0) {
@@ -300,7 +326,8 @@ static void push_tables(lua_State *L, const struct lb_baseline *before,
     }
 }
 
-/* target:baseline([{ tables, fingerprint = true, detail = true, detail_rows }]) -> baseline */
+/* target:baseline([{ tables, fingerprint = true, detail = true|"sketch", detail_rows }])
+ * -> baseline */
 static int l_target_baseline(lua_State *L)
 {
     struct l_target *t = l_check_target(L, 1);

@@ -238,14 +238,19 @@ struct work {
     struct task *tasks;
     size_t ntasks, cap;
     int nconns;
+    int64_t min_piece;
     int64_t deadline;
     int64_t detail_rows;
+    int detail;
     /* compare */
     const struct lb_table_detail **before_detail;   /* per table */
     struct vcell **now_cells;                        /* per table */
     struct lb_table_diff **diffs;                    /* per table */
     int samples;
 };
+
+#define LB_STR2(x) #x
+#define LB_STR(x) LB_STR2(x)
 
 /* Blocks below which splitting a table costs more than it gains (16 MB). */
 #define MIN_PIECE_BLOCKS 2048
@@ -318,7 +323,7 @@ static int64_t piece_blocks(const struct work *w, const unsigned char *want)
         if (want[i])
             total += w->tables[i].blocks;
     piece = total / ((int64_t)w->nconns * 4);
-    return piece < MIN_PIECE_BLOCKS ? MIN_PIECE_BLOCKS : piece;
+    return piece < w->min_piece ? w->min_piece : piece;
 }
 
 static int task_run(void *ctx, struct lb_pg *conn, size_t i, struct lb_err *err)
@@ -344,11 +349,18 @@ static int task_run(void *ctx, struct lb_pg *conn, size_t i, struct lb_err *err)
         t->detail = vdetail_new(t, VMODE_ROWS);
         rc = vscan_rows(conn, t, w->detail_rows, w->deadline, t->detail, &overflow, err);
         if (rc == 0 && overflow) {
-            /* More rows than the estimate said: a sketch instead. */
+            /* More rows than the estimate said: the next kind of detail. */
             vdetail_free(t->detail);
-            t->detail = vdetail_new(t, VMODE_SKETCH);
-            t->mode = VMODE_SKETCH;
-            rc = vscan_sketch(conn, t, -1, -1, w->deadline, t->detail->cells, err);
+            t->detail = NULL;
+            if (w->detail == LB_DETAIL_SKETCH) {
+                t->detail = vdetail_new(t, VMODE_SKETCH);
+                t->mode = VMODE_SKETCH;
+                rc = vscan_sketch(conn, t, -1, -1, w->deadline, t->detail->cells, err);
+            } else {
+                t->mode = VMODE_PLAIN;
+                rc = vscan_plain(conn, t, -1, -1, w->deadline, &k->rows, &k->sum, err);
+                k->kind = T_PLAIN; /* merge_scans adds it up */
+            }
         }
         break;
     case T_LOCALISE:
@@ -538,12 +550,13 @@ static void choose_modes(struct work *w, const struct lb_baseline_opts *o)
     size_t i, j, n = 0;
 
     w->detail_rows = per_table;
+    w->detail = o->detail;
     for (i = 0; i < w->ntables; i++) {
         struct vtable *t = &w->tables[i];
         t->mode = VMODE_PLAIN;
-        if (!t->exists || !o->fingerprint || !o->detail || t->nkeys == 0)
+        if (!t->exists || !o->fingerprint || o->detail == LB_DETAIL_NONE || t->nkeys == 0)
             continue;
-        t->mode = VMODE_SKETCH;
+        t->mode = o->detail == LB_DETAIL_SKETCH ? VMODE_SKETCH : VMODE_PLAIN;
         order[n++] = i;
     }
     /* Smallest first (insertion sort: table counts are small). */
@@ -584,6 +597,7 @@ int lb_validate_baseline(struct lb_pg *c, const struct lb_baseline_opts *opts,
     deadline = opts->deadline_ms > 0 ? opts->deadline_ms : LB_NO_DEADLINE;
     fingerprint = opts->fingerprint != 0;
     w.deadline = deadline;
+    w.min_piece = opts->piece_blocks > 0 ? opts->piece_blocks : MIN_PIECE_BLOCKS;
 
     /* Names resolve against the caller's search_path, before the snapshot
      * pins it; inside, each table is looked up again by its catalog names,
@@ -726,6 +740,7 @@ int lb_validate_compare(struct lb_pg *c, const struct lb_baseline *before,
     deadline = o->deadline_ms > 0 ? o->deadline_ms : LB_NO_DEADLINE;
     fingerprint = o->fingerprint != 0;
     w.deadline = deadline;
+    w.min_piece = o->piece_blocks > 0 ? o->piece_blocks : MIN_PIECE_BLOCKS;
     w.samples = o->samples > 0 ? o->samples : LB_VALIDATE_SAMPLES;
 
     names = lb_xcalloc(before->ntables + 1, sizeof(*names));
@@ -773,9 +788,13 @@ int lb_validate_compare(struct lb_pg *c, const struct lb_baseline *before,
         if (b == NULL || !differs(b, t, o->tolerance, fingerprint))
             continue;
         if (b->detail == NULL) {
-            w.diffs[i] = vdiff_none(b->has_pk ? "the baseline kept no detail for it"
-                                              : "it has no primary key: rows cannot be told "
-                                                "apart, only counted and fingerprinted");
+            w.diffs[i] = vdiff_none(
+                b->has_pk ? "the baseline kept no detail of its rows (it keeps them for "
+                            "tables of up to " LB_STR(LB_VALIDATE_DETAIL_ROWS) " rows by "
+                            "default; a baseline taken with detail = \"sketch\" can name "
+                            "rows of larger tables, for a slower scan)"
+                          : "it has no primary key: its rows cannot be told apart, only "
+                            "counted and fingerprinted");
             continue;
         }
         w.before_detail[i] = b->detail;

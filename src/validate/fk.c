@@ -99,6 +99,7 @@ static void vfk_free_one(struct vfk *f)
     free(f->join);
     free(f->complete);
     free(f->keys_sql);
+    free(f->order_sql);
     free(f->v.constraint);
     free(f->v.table);
     free(f->v.references);
@@ -140,7 +141,7 @@ void lb_fk_report_free(struct lb_fk_report *r)
 
 /* Builders of one constraint's SQL pieces, column by column. */
 struct fkbuild {
-    struct lb_buf join, notnull, anynull, allnull, keys, cols, refcols;
+    struct lb_buf join, notnull, anynull, allnull, keys, order, cols, refcols;
     int ncols;
 };
 
@@ -151,6 +152,7 @@ static void fkbuild_free(struct fkbuild *b)
     lb_buf_free(&b->anynull);
     lb_buf_free(&b->allnull);
     lb_buf_free(&b->keys);
+    lb_buf_free(&b->order);
     lb_buf_free(&b->cols);
     lb_buf_free(&b->refcols);
 }
@@ -194,6 +196,7 @@ static int finish_fk(struct lb_pg *c, const struct lb_pg_result *r, int first, s
     f->ncols = b->ncols;
     f->join = lb_xstrdup(b->join.data);
     f->keys_sql = lb_xstrdup(b->keys.data);
+    f->order_sql = lb_xstrdup(b->order.data);
     /* MATCH SIMPLE: a key with a NULL column needs no parent. MATCH FULL:
      * all NULL needs none; some NULL is itself a violation. */
     if (match != NULL && match[0] == 'f' && b->ncols > 1)
@@ -259,6 +262,7 @@ int vfk_list(struct lb_pg *c, const struct vname *scope, size_t nscope, int64_t 
         lb_buf_printf(&b.anynull, "%slb_c.%s IS NULL", b.ncols > 0 ? " OR " : "", qc);
         lb_buf_printf(&b.allnull, "%slb_c.%s IS NULL", sep, qc);
         lb_buf_printf(&b.keys, "%slb_c.%s::pg_catalog.text", b.ncols > 0 ? ", " : "", qc);
+        lb_buf_printf(&b.order, "%slb_c.%s", b.ncols > 0 ? ", " : "", qc);
         lb_buf_printf(&b.cols, "%s%s", b.ncols > 0 ? ", " : "", ccol);
         lb_buf_printf(&b.refcols, "%s%s", b.ncols > 0 ? ", " : "", pcol);
         b.ncols++;
@@ -317,7 +321,7 @@ int vfk_check(struct lb_pg *c, struct vfk *fk, int samples, int merge, int64_t d
               struct lb_err *err)
 {
     struct lb_pg_result keys = {0}, r = {0};
-    struct lb_buf sql = {0}, sample_cols = {0}, names = {0};
+    struct lb_buf sql = {0}, sample_cols = {0}, order = {0}, names = {0};
     const char *params[1];
     char lim[24], *prev = NULL;
     int use_merge = merge > 0 || (merge == 0 && fk->indexed);
@@ -336,12 +340,14 @@ int vfk_check(struct lb_pg *c, struct vfk *fk, int samples, int merge, int64_t d
                 goto out;
             }
             lb_buf_printf(&sample_cols, "%slb_c.%s::pg_catalog.text", i > 0 ? ", " : "", q);
+            lb_buf_printf(&order, "%slb_c.%s", i > 0 ? ", " : "", q);
             lb_buf_printf(&names, "%s%s", i > 0 ? ", " : "", lb_pg_value(&keys, i, 0));
             free(q);
         }
         nsample = keys.nrows;
     } else {
         lb_buf_adds(&sample_cols, fk->keys_sql);
+        lb_buf_adds(&order, fk->order_sql);
         lb_buf_adds(&names, fk->v.columns);
         nsample = fk->ncols;
     }
@@ -355,9 +361,10 @@ int vfk_check(struct lb_pg *c, struct vfk *fk, int samples, int merge, int64_t d
             goto out;
         fk->v.merge = 1;
     }
+    /* The first rows by key: the same samples every time. */
     lb_buf_printf(&sql, "SELECT %s, pg_catalog.count(*) OVER ()::pg_catalog.text FROM %s"
-                        " WHERE %s LIMIT $1",
-                  sample_cols.data, fk->from_child, fk->complete);
+                        " WHERE %s ORDER BY %s LIMIT $1",
+                  sample_cols.data, fk->from_child, fk->complete, order.data);
     snprintf(lim, sizeof(lim), "%d", samples > 0 ? samples : 1);
     params[0] = lim;
     rc = lb_pg_query(c, sql.data, 1, params, deadline, &r, err);
@@ -379,7 +386,7 @@ int vfk_check(struct lb_pg *c, struct vfk *fk, int samples, int merge, int64_t d
         lb_buf_reset(&sql);
         lb_buf_printf(&sql, "SELECT %s, pg_catalog.count(*) FROM %s WHERE %s"
                             " GROUP BY %s ORDER BY pg_catalog.count(*) DESC, %s LIMIT $1",
-                      fk->keys_sql, fk->from_child, fk->complete, fk->keys_sql, fk->keys_sql);
+                      fk->keys_sql, fk->from_child, fk->complete, fk->order_sql, fk->order_sql);
         rc = lb_pg_query(c, sql.data, 1, params, deadline, &r, err);
         if (rc != 0)
             goto out;
@@ -402,6 +409,7 @@ out:
     lb_pg_result_free(&r);
     lb_buf_free(&sql);
     lb_buf_free(&sample_cols);
+    lb_buf_free(&order);
     lb_buf_free(&names);
     return rc;
 }

@@ -181,9 +181,10 @@ struct vfk {
     char *child_oid;
     char *from_child;          /* "ONLY \"s\".\"t\" AS lb_c" */
     char *from_parent;         /* "... AS lb_p" */
-    char *join;                /* "lb_p.\"id\" OPERATOR(pg_catalog.=) lb_c.\"account_id\" AND ..." */
+    char *join;                /* "lb_p.\"id\" OPERATOR(pg_catalog.=) lb_c.\"acct\" AND ..." */
     char *complete;            /* rows whose key must have a parent */
     char *keys_sql;            /* child columns as text, ", "-joined ("lb_c.\"a\"::text, ...") */
+    char *order_sql;           /* the same columns as they are, to order by */
     int ncols;
     int64_t child_bytes;
     int indexed;               /* the child's columns lead one of its indexes */

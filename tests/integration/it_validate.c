@@ -1,8 +1,10 @@
 /*
  * Integration tests of validate against a real PostgreSQL: what the content
  * fingerprint notices (and what it must not), types without an extended
- * hash function, name resolution, the schema fingerprint, and settings that
- * must not leak into fingerprints. The server's conninfo is read from
+ * hash function, name resolution, the schema fingerprint, settings that
+ * must not leak into fingerprints, the snapshot shared by worker
+ * connections, localisation of differences (per-row detail and sketch)
+ * and foreign-key violations. The server's conninfo is read from
  * $LB_IT_DIR/conninfo; without it every test is skipped. The tests own the
  * schema it_validate: dropped at the start and at the end.
  */
@@ -18,8 +20,12 @@
 
 #include "lifeboat/pg.h"
 #include "lifeboat/validate.h"
+/* The snapshot pool is internal to validate; its test lives here. */
+#include "../../src/validate/validate_int.h"
 
 #define DEADLINE_MS 60000
+
+static char *g_conninfo;
 
 static struct lb_pg *conn_or_skip(void **state)
 {
@@ -73,7 +79,7 @@ static int group_setup(void **state)
         free(conninfo);
         return -1;
     }
-    free(conninfo);
+    g_conninfo = conninfo;
     exec_ok(c, "SET client_min_messages = warning;"
                "DROP SCHEMA IF EXISTS it_validate CASCADE;"
                "CREATE SCHEMA it_validate;");
@@ -89,6 +95,8 @@ static int group_teardown(void **state)
         exec_ok(c, "DROP SCHEMA IF EXISTS it_validate CASCADE");
         lb_pg_close(c);
     }
+    free(g_conninfo);
+    g_conninfo = NULL;
     return 0;
 }
 
@@ -557,6 +565,499 @@ static void test_it_validate_baseline_gives_up_at_its_deadline_and_rolls_back(vo
     free(conninfo);
 }
 
+/* ---- parallel baselines and the shared snapshot ------------------------ */
+
+static int64_t count_on(struct lb_pg *c, const char *sql)
+{
+    struct lb_err err = {0};
+    char *v = NULL;
+    int64_t n = -1;
+
+    if (lb_pg_scalar(c, sql, 0, NULL, lb_mono_ms() + DEADLINE_MS, &v, &err) != 0)
+        fail_msg("%s: %s", sql, err.msg);
+    assert_int_equal(lb_parse_int64(v, &n), 0);
+    free(v);
+    return n;
+}
+
+static void test_it_validate_workers_read_the_snapshot_the_first_connection_exported(void **state)
+{
+    struct lb_pg *c = conn_or_skip(state), *writer = NULL;
+    struct lb_err err = {0};
+    struct vpool pool;
+
+    make_items(c);
+    assert_int_equal(pool_open(c, g_conninfo, 3, 64, lb_mono_ms() + DEADLINE_MS, &pool, &err), 0);
+    assert_int_equal(pool.n, 3);
+    /* A writer commits after the snapshot: no connection of the pool sees it. */
+    assert_int_equal(lb_pg_connect(g_conninfo, lb_mono_ms() + DEADLINE_MS, &writer, &err), 0);
+    exec_ok(writer, "INSERT INTO it_validate.items (id, sku) VALUES (5000, 'late')");
+    assert_int_equal(count_on(pool.conns[0], "SELECT count(*) FROM it_validate.items"), 1000);
+    assert_int_equal(count_on(pool.conns[1], "SELECT count(*) FROM it_validate.items"), 1000);
+    assert_int_equal(count_on(pool.conns[2], "SELECT count(*) FROM it_validate.items"), 1000);
+    assert_int_equal(count_on(writer, "SELECT count(*) FROM it_validate.items"), 1001);
+    assert_int_equal(pool_close(&pool, 1, &err), 0);
+    /* The caller's connection is out of the snapshot again. */
+    assert_int_equal(count_on(c, "SELECT count(*) FROM it_validate.items"), 1001);
+    lb_pg_close(writer);
+}
+
+static void test_it_validate_baseline_refuses_workers_that_reach_another_database(void **state)
+{
+    struct lb_pg *c = conn_or_skip(state);
+    const char *names[] = {"it_validate.items", NULL};
+    struct lb_baseline_opts o = {.tables = names, .fingerprint = 1, .parallel = 2};
+    struct lb_baseline *b = NULL;
+    struct lb_err err = {0};
+    char *other = lb_pg_conninfo_with(g_conninfo, "dbname", "postgres");
+
+    make_items(c);
+    o.conninfo = other;
+    assert_int_equal(lb_validate_baseline(c, &o, &b, &err), LB_ESAFETY);
+    assert_null(b);
+    assert_non_null(strstr(err.msg, "reached database postgres"));
+    /* The caller's connection is usable and out of the snapshot. */
+    assert_int_equal(count_on(c, "SELECT count(*) FROM it_validate.items"), 1000);
+    free(other);
+}
+
+static void test_it_validate_parallel_baseline_in_block_ranges_equals_one_connection(void **state)
+{
+    struct lb_pg *c = conn_or_skip(state);
+    const char *names[] = {"it_validate.big", "it_validate.items", NULL};
+    struct lb_baseline_opts one = {.tables = names, .fingerprint = 1};
+    struct lb_baseline_opts many = {.tables = names, .fingerprint = 1, .parallel = 3,
+                                    .piece_blocks = 1};
+    struct lb_baseline *b1 = NULL, *b3 = NULL;
+    struct lb_err err = {0};
+    size_t i;
+
+    make_items(c);
+    /* About 40 blocks, split one block range per task: the first and the
+     * last ranges are open-ended. */
+    exec_ok(c, "CREATE TABLE it_validate.big (id int PRIMARY KEY, pad text);"
+               "INSERT INTO it_validate.big"
+               " SELECT g, repeat('x', 200) FROM generate_series(1, 5000) g;"
+               "DELETE FROM it_validate.big WHERE id % 7 = 0;");
+    many.conninfo = g_conninfo;
+    assert_int_equal(lb_validate_baseline(c, &one, &b1, &err), 0);
+    assert_int_equal(lb_validate_baseline(c, &many, &b3, &err), 0);
+    assert_int_equal(b1->connections, 1);
+    assert_int_equal(b3->connections, 3);
+    assert_int_equal(b1->ntables, b3->ntables);
+    for (i = 0; i < b1->ntables; i++) {
+        assert_string_equal(b1->tables[i].name, b3->tables[i].name);
+        assert_int_equal(b1->tables[i].rows, b3->tables[i].rows);
+        assert_string_equal(b1->tables[i].fingerprint, b3->tables[i].fingerprint);
+    }
+    assert_int_equal(lb_baseline_find(b3, "it_validate.big")->rows, 5000 - 714);
+    lb_baseline_free(b1);
+    lb_baseline_free(b3);
+    exec_ok(c, "DROP TABLE it_validate.big");
+}
+
+/* ---- localisation --------------------------------------------------------- */
+
+/* 10,000 rows keyed by id, grouped by acct (a foreign key). */
+static void make_ledger(struct lb_pg *c)
+{
+    exec_ok(c,
+            "DROP TABLE IF EXISTS it_validate.ledger, it_validate.accts CASCADE;"
+            "CREATE TABLE it_validate.accts (id int PRIMARY KEY);"
+            "INSERT INTO it_validate.accts SELECT g FROM generate_series(1, 100) g;"
+            "CREATE TABLE it_validate.ledger (id bigint PRIMARY KEY,"
+            "  acct int NOT NULL REFERENCES it_validate.accts (id), amount numeric(10,2),"
+            "  note text);"
+            "INSERT INTO it_validate.ledger"
+            " SELECT g, 1 + g % 100, g * 0.25, 'n' || g FROM generate_series(1, 10000) g;");
+}
+
+static struct lb_baseline *baseline_detail(struct lb_pg *c, const char *const *names, int detail,
+                                           int64_t detail_rows)
+{
+    struct lb_baseline_opts o = {.tables = names, .fingerprint = 1, .detail = detail,
+                                 .detail_rows = detail_rows};
+    struct lb_baseline *b = NULL;
+    struct lb_err err = {0};
+
+    o.conninfo = g_conninfo;
+    o.parallel = 2;
+    o.deadline_ms = lb_mono_ms() + DEADLINE_MS;
+    if (lb_validate_baseline(c, &o, &b, &err) != 0)
+        fail_msg("baseline: %s", err.msg);
+    return b;
+}
+
+static void compare_ok(struct lb_pg *c, const struct lb_baseline *before, int foreign_keys,
+                       struct lb_comparison *cmp, struct lb_findings *f)
+{
+    struct lb_compare_opts o = {.fingerprint = 1, .foreign_keys = foreign_keys};
+    struct lb_err err = {0};
+
+    o.conninfo = g_conninfo;
+    o.parallel = 2;
+    o.deadline_ms = lb_mono_ms() + DEADLINE_MS;
+    if (lb_validate_compare(c, before, &o, cmp, &err) != 0)
+        fail_msg("compare: %s", err.msg);
+    assert_int_equal(lb_validate_findings(before, cmp->after, &o, f), 0);
+    if (cmp->fks_checked)
+        assert_int_equal(lb_validate_fk_findings(&cmp->fks, f), 0);
+}
+
+static const struct lb_finding *finding(const struct lb_findings *f, const char *check)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->items[i].check_name, check) == 0)
+            return &f->items[i];
+    return NULL;
+}
+
+/* The sample keys of one kind, ", "-joined in the diff's order. */
+static char *keys_of(const struct lb_table_diff *d, char kind)
+{
+    struct lb_buf b = {0};
+    for (size_t i = 0; i < d->nsamples; i++)
+        if (d->samples[i].kind == kind)
+            lb_buf_printf(&b, "%s%s", b.len > 0 ? " " : "", d->samples[i].key);
+    return lb_buf_steal(&b);
+}
+
+static void assert_three_changed(struct lb_pg *c, int detail, int64_t detail_rows,
+                                 const char *method)
+{
+    const char *names[] = {"it_validate.ledger", NULL};
+    struct lb_baseline *before;
+    struct lb_comparison cmp;
+    struct lb_findings f;
+    const struct lb_table_diff *d;
+    const struct lb_finding *content;
+    char *keys;
+
+    make_ledger(c);
+    before = baseline_detail(c, names, detail, detail_rows);
+    assert_string_equal(lb_table_detail_kind(&before->tables[0]), method);
+    exec_ok(c, "UPDATE it_validate.ledger SET amount = amount + 0.01 WHERE id IN (17, 4242, 9001)");
+    compare_ok(c, before, 0, &cmp, &f);
+    d = cmp.after->tables[0].diff;
+    assert_non_null(d);
+    assert_string_equal(d->method, method);
+    assert_true(d->complete);
+    assert_int_equal(d->changed, 3);
+    assert_int_equal(d->missing, 0);
+    assert_int_equal(d->extra, 0);
+    keys = keys_of(d, 'c');
+    assert_string_equal(keys, "17 4242 9001");
+    content = finding(&f, "it_validate.ledger: content");
+    assert_non_null(content);
+    assert_int_equal(content->severity, LB_SEV_CRITICAL);
+    assert_string_equal(content->gap_title,
+                        "it_validate.ledger: 3 rows changed (id 17, 4242, 9001)");
+    assert_non_null(finding(&f, "it_validate.ledger: changed rows"));
+    assert_string_equal(finding(&f, "it_validate.ledger: changed rows")->observed,
+                        "3: id 17, 4242, 9001");
+    free(keys);
+    lb_findings_free(&f);
+    lb_comparison_free(&cmp);
+    lb_baseline_free(before);
+}
+
+static void test_it_validate_compare_names_the_3_changed_keys_of_10000_rows(void **state)
+{
+    assert_three_changed(conn_or_skip(state), LB_DETAIL_ROWS, 0, "rows");
+}
+
+static void test_it_validate_sketch_names_the_3_changed_keys_of_10000_rows(void **state)
+{
+    /* No per-row detail at all: the sketch alone names them. */
+    assert_three_changed(conn_or_skip(state), LB_DETAIL_SKETCH, -1, "sketch");
+}
+
+static void assert_group_missing(struct lb_pg *c, int detail, int64_t detail_rows)
+{
+    const char *names[] = {"it_validate.ledger", NULL};
+    struct lb_baseline *before;
+    struct lb_comparison cmp;
+    struct lb_findings f;
+    const struct lb_table_diff *d;
+    const struct lb_finding *rows;
+
+    make_ledger(c);
+    before = baseline_detail(c, names, detail, detail_rows);
+    exec_ok(c, "DELETE FROM it_validate.ledger WHERE acct = 42 AND id < 4000");
+    compare_ok(c, before, 0, &cmp, &f);
+    d = cmp.after->tables[0].diff;
+    assert_non_null(d);
+    assert_int_equal(d->missing, 40);
+    assert_true(d->complete);
+    assert_string_equal(d->group_column, "acct");
+    assert_string_equal(d->missing_group, "42");
+    rows = finding(&f, "it_validate.ledger: rows");
+    assert_string_equal(rows->gap_title, "40 rows of it_validate.ledger for acct 42 are missing "
+                                         "(id 41, 141, 241, 341, 441, \xe2\x80\xa6)");
+    assert_non_null(strstr(rows->gap_detail, "Missing: 40: id 41, 141, 241, 341, 441, 541, "
+                                             "641, 741, 841, 941, \xe2\x80\xa6 (all acct 42)."));
+    assert_string_equal(finding(&f, "it_validate.ledger: missing rows")->observed,
+                        "40: id 41, 141, 241, 341, 441, 541, 641, 741, 841, 941, \xe2\x80\xa6"
+                        " (all acct 42)");
+    lb_findings_free(&f);
+    lb_comparison_free(&cmp);
+    lb_baseline_free(before);
+}
+
+static void test_it_validate_compare_says_which_group_the_missing_rows_share(void **state)
+{
+    assert_group_missing(conn_or_skip(state), LB_DETAIL_ROWS, 0);
+}
+
+static void test_it_validate_sketch_says_which_group_the_missing_rows_share(void **state)
+{
+    assert_group_missing(conn_or_skip(state), LB_DETAIL_SKETCH, -1);
+}
+
+static void test_it_validate_compare_tells_missing_extra_and_changed_apart(void **state)
+{
+    struct lb_pg *c = conn_or_skip(state);
+    const char *names[] = {"it_validate.ledger", NULL};
+    int modes[2] = {LB_DETAIL_ROWS, LB_DETAIL_SKETCH};
+
+    for (int m = 0; m < 2; m++) {
+        struct lb_baseline *before;
+        struct lb_comparison cmp;
+        struct lb_findings f;
+        const struct lb_table_diff *d;
+        char *k;
+
+        make_ledger(c);
+        before = baseline_detail(c, names, modes[m], m == 0 ? 0 : -1);
+        exec_ok(c, "DELETE FROM it_validate.ledger WHERE id IN (5, 6);"
+                   "INSERT INTO it_validate.ledger VALUES (20001, 1, 1, 'new');"
+                   "UPDATE it_validate.ledger SET note = 'edited' WHERE id = 7;");
+        compare_ok(c, before, 0, &cmp, &f);
+        d = cmp.after->tables[0].diff;
+        assert_int_equal(d->missing, 2);
+        assert_int_equal(d->extra, 1);
+        assert_int_equal(d->changed, 1);
+        k = keys_of(d, 'm');
+        assert_string_equal(k, "5 6");
+        free(k);
+        k = keys_of(d, 'e');
+        assert_string_equal(k, "20001");
+        free(k);
+        k = keys_of(d, 'c');
+        assert_string_equal(k, "7");
+        free(k);
+        /* 9,999 rows for 10,000: the count gap carries the sentence. */
+        assert_string_equal(finding(&f, "it_validate.ledger: rows")->gap_title,
+                            "it_validate.ledger: 1 row changed (id 7); 2 missing (id 5, 6); "
+                            "1 the baseline did not have (id 20001)");
+        lb_findings_free(&f);
+        lb_comparison_free(&cmp);
+        lb_baseline_free(before);
+    }
+}
+
+static void test_it_validate_compare_names_rows_of_a_composite_and_a_text_key(void **state)
+{
+    struct lb_pg *c = conn_or_skip(state);
+    const char *names[] = {"it_validate.pairs", "it_validate.skus", NULL};
+    struct lb_baseline *before;
+    struct lb_comparison cmp;
+    struct lb_findings f;
+    const struct lb_table_diff *d;
+    char *k;
+
+    exec_ok(c, "CREATE TABLE it_validate.pairs (a int, b int, v text, PRIMARY KEY (a, b));"
+               "INSERT INTO it_validate.pairs SELECT g / 100, g % 100, 'v' || g"
+               " FROM generate_series(0, 4999) g;"
+               "CREATE TABLE it_validate.skus (sku text PRIMARY KEY, qty int);"
+               "INSERT INTO it_validate.skus"
+               " SELECT 'SKU-' || g, g FROM generate_series(1, 3000) g;");
+    /* The sketch: integer columns of a composite key are named; a text
+     * key is named for rows that are new, the rest counted. */
+    before = baseline_detail(c, names, LB_DETAIL_SKETCH, -1);
+    exec_ok(c, "DELETE FROM it_validate.pairs WHERE (a, b) = (3, 14);"
+               "UPDATE it_validate.skus SET qty = -1 WHERE sku = 'SKU-77';");
+    compare_ok(c, before, 0, &cmp, &f);
+    d = lb_baseline_find(cmp.after, "it_validate.pairs")->diff;
+    k = keys_of(d, 'm');
+    assert_string_equal(k, "3, 14");
+    free(k);
+    assert_string_equal(finding(&f, "it_validate.pairs: rows")->gap_title,
+                        "1 row of it_validate.pairs is missing ((a, b) (3, 14))");
+    d = lb_baseline_find(cmp.after, "it_validate.skus")->diff;
+    assert_false(d->complete);
+    assert_int_equal(d->unnamed, 1);
+    k = keys_of(d, 'e');
+    assert_string_equal(k, "SKU-77");
+    free(k);
+    assert_non_null(strstr(d->why, "not made of integers"));
+    lb_findings_free(&f);
+    lb_comparison_free(&cmp);
+    lb_baseline_free(before);
+
+    /* Per-row detail names text keys exactly. */
+    before = baseline_detail(c, names, LB_DETAIL_ROWS, 0);
+    exec_ok(c, "UPDATE it_validate.skus SET qty = -2 WHERE sku = 'SKU-77';");
+    compare_ok(c, before, 0, &cmp, &f);
+    d = lb_baseline_find(cmp.after, "it_validate.skus")->diff;
+    assert_true(d->complete);
+    k = keys_of(d, 'c');
+    assert_string_equal(k, "SKU-77");
+    free(k);
+    lb_findings_free(&f);
+    lb_comparison_free(&cmp);
+    lb_baseline_free(before);
+    exec_ok(c, "DROP TABLE it_validate.pairs, it_validate.skus");
+}
+
+static void test_it_validate_compare_says_why_a_table_without_key_cannot_be_localised(void **state)
+{
+    struct lb_pg *c = conn_or_skip(state);
+    const char *names[] = {"it_validate.events", NULL};
+    struct lb_baseline *before;
+    struct lb_comparison cmp;
+    struct lb_findings f;
+    const struct lb_finding *content;
+
+    exec_ok(c, "CREATE TABLE it_validate.events (kind text, n int);"
+               "INSERT INTO it_validate.events SELECT 'k' || g, g FROM generate_series(1, 100) g;");
+    before = baseline_detail(c, names, LB_DETAIL_SKETCH, 0);
+    assert_null(lb_table_detail_kind(&before->tables[0]));
+    exec_ok(c, "UPDATE it_validate.events SET n = 0 WHERE n = 5");
+    compare_ok(c, before, 0, &cmp, &f);
+    assert_string_equal(cmp.after->tables[0].diff->method, "none");
+    content = finding(&f, "it_validate.events: content");
+    assert_true(lb_str_starts(content->gap_title, "it_validate.events: content differs from "
+                                                  "the baseline (100 rows, fingerprint "));
+    assert_non_null(strstr(content->gap_detail, "Which rows differ cannot be said: it has no "
+                                                "primary key"));
+    lb_findings_free(&f);
+    lb_comparison_free(&cmp);
+    lb_baseline_free(before);
+    exec_ok(c, "DROP TABLE it_validate.events");
+}
+
+/* ---- foreign keys ----------------------------------------------------------- */
+
+static const struct lb_fk_violation *fk_named(const struct lb_fk_report *r, const char *name)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->items[i].constraint, name) == 0)
+            return &r->items[i];
+    return NULL;
+}
+
+static void test_it_validate_fk_violation_made_as_replica_is_found_and_named(void **state)
+{
+    struct lb_pg *c = conn_or_skip(state);
+    const char *scope[] = {"it_validate.ledger", NULL};
+    struct lb_fk_opts o = {.tables = scope, .samples = 3, .parallel = 2};
+    struct lb_fk_report r = {0};
+    struct lb_findings f = {0};
+    const struct lb_fk_violation *v;
+    struct lb_err err = {0};
+    int merge;
+
+    make_ledger(c);
+    o.conninfo = g_conninfo;
+    /* Replica role skips the foreign key triggers: the delete leaves orphans. */
+    exec_ok(c, "SET session_replication_role = replica;"
+               "DELETE FROM it_validate.accts WHERE id = 43;"
+               "RESET session_replication_role;");
+    for (merge = -1; merge <= 1; merge++) {
+        o.merge = merge;
+        assert_int_equal(lb_validate_fk_violations(c, &o, &r, &err), 0);
+        v = fk_named(&r, "ledger_acct_fkey");
+        assert_non_null(v);
+        assert_string_equal(v->table, "it_validate.ledger");
+        assert_string_equal(v->references, "it_validate.accts");
+        assert_string_equal(v->columns, "acct");
+        assert_int_equal(v->count, 100);
+        assert_int_equal(v->nsamples, 3);
+        assert_string_equal(v->sample_columns, "id");
+        assert_int_equal(v->nmissing_refs, 1);
+        assert_string_equal(v->missing_refs[0], "43");
+        assert_int_equal(v->merge, merge == 1); /* acct is not indexed: auto is a hash join */
+        if (merge == 1) {
+            assert_int_equal(lb_validate_fk_findings(&r, &f), 0);
+            assert_false(f.ok);
+            assert_string_equal(f.items[0].check_name, "it_validate.ledger: fk ledger_acct_fkey");
+            assert_int_equal(f.items[0].severity, LB_SEV_MAJOR);
+            assert_string_equal(f.items[0].gap_title,
+                                "it_validate.ledger: 100 rows reference it_validate.accts rows "
+                                "that do not exist (ledger_acct_fkey: acct 43)");
+            lb_findings_free(&f);
+        }
+        lb_fk_report_free(&r);
+    }
+    /* With the orphans gone the constraint holds again. */
+    exec_ok(c, "DELETE FROM it_validate.ledger WHERE acct = 43");
+    o.merge = 0;
+    assert_int_equal(lb_validate_fk_violations(c, &o, &r, &err), 0);
+    assert_int_equal(fk_named(&r, "ledger_acct_fkey")->count, 0);
+    lb_fk_report_free(&r);
+}
+
+static void test_it_validate_fk_checks_follow_match_simple_and_match_full(void **state)
+{
+    struct lb_pg *c = conn_or_skip(state);
+    const char *scope[] = {"it_validate.kids", NULL};
+    struct lb_fk_opts o = {.tables = scope, .samples = 5};
+    struct lb_fk_report r = {0};
+    struct lb_err err = {0};
+
+    exec_ok(c, "CREATE TABLE it_validate.parents (a int, b int, PRIMARY KEY (a, b));"
+               "INSERT INTO it_validate.parents VALUES (1, 1), (1, 2);"
+               "CREATE TABLE it_validate.kids (id int PRIMARY KEY, a int, b int,"
+               "  CONSTRAINT kids_simple FOREIGN KEY (a, b) REFERENCES it_validate.parents,"
+               "  CONSTRAINT kids_full FOREIGN KEY (a, b) REFERENCES it_validate.parents MATCH FULL"
+               "    NOT VALID);"
+               "ALTER TABLE it_validate.kids DISABLE TRIGGER ALL;"
+               "INSERT INTO it_validate.kids VALUES (1, 1, 1), (2, 1, NULL), (3, NULL, NULL),"
+               " (4, 2, 2);"
+               "ALTER TABLE it_validate.kids ENABLE TRIGGER ALL;");
+    assert_int_equal(lb_validate_fk_violations(c, &o, &r, &err), 0);
+    /* SIMPLE: a key with a NULL needs no parent; (2, 2) has none. */
+    assert_int_equal(fk_named(&r, "kids_simple")->count, 1);
+    assert_string_equal(fk_named(&r, "kids_simple")->samples[0], "4");
+    /* FULL: (1, NULL) is itself a violation; all NULL is not. */
+    assert_int_equal(fk_named(&r, "kids_full")->count, 2);
+    lb_fk_report_free(&r);
+    exec_ok(c, "DROP TABLE it_validate.kids, it_validate.parents");
+}
+
+static void test_it_validate_compare_checks_foreign_keys_unless_told_not_to(void **state)
+{
+    struct lb_pg *c = conn_or_skip(state);
+    const char *names[] = {"it_validate.accts", NULL};
+    struct lb_baseline *before;
+    struct lb_comparison cmp;
+    struct lb_findings f;
+    const struct lb_finding *fk;
+
+    make_ledger(c);
+    before = baseline_detail(c, names, LB_DETAIL_ROWS, 0);
+    exec_ok(c, "SET session_replication_role = replica;"
+               "DELETE FROM it_validate.accts WHERE id IN (7, 8);"
+               "RESET session_replication_role;");
+    /* The parent was named: the constraint that references it is checked. */
+    compare_ok(c, before, 1, &cmp, &f);
+    assert_true(cmp.fks_checked);
+    fk = finding(&f, "it_validate.ledger: fk ledger_acct_fkey");
+    assert_non_null(fk);
+    assert_false(fk->ok);
+    assert_string_equal(fk->observed, "200 rows without a parent: id 6, 7, 106, 107, 206, "
+                                      "207, 306, 307, 406, 407, \xe2\x80\xa6");
+    lb_findings_free(&f);
+    lb_comparison_free(&cmp);
+    compare_ok(c, before, 0, &cmp, &f);
+    assert_false(cmp.fks_checked);
+    assert_null(finding(&f, "it_validate.ledger: fk ledger_acct_fkey"));
+    lb_findings_free(&f);
+    lb_comparison_free(&cmp);
+    lb_baseline_free(before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +1077,19 @@ int main(void)
         cmocka_unit_test(test_it_validate_counts_tables_without_columns_and_empty_tables),
         cmocka_unit_test(test_it_validate_emptied_table_is_a_critical_finding),
         cmocka_unit_test(test_it_validate_baseline_gives_up_at_its_deadline_and_rolls_back),
+        cmocka_unit_test(test_it_validate_workers_read_the_snapshot_the_first_connection_exported),
+        cmocka_unit_test(test_it_validate_baseline_refuses_workers_that_reach_another_database),
+        cmocka_unit_test(test_it_validate_parallel_baseline_in_block_ranges_equals_one_connection),
+        cmocka_unit_test(test_it_validate_compare_names_the_3_changed_keys_of_10000_rows),
+        cmocka_unit_test(test_it_validate_sketch_names_the_3_changed_keys_of_10000_rows),
+        cmocka_unit_test(test_it_validate_compare_says_which_group_the_missing_rows_share),
+        cmocka_unit_test(test_it_validate_sketch_says_which_group_the_missing_rows_share),
+        cmocka_unit_test(test_it_validate_compare_tells_missing_extra_and_changed_apart),
+        cmocka_unit_test(test_it_validate_compare_names_rows_of_a_composite_and_a_text_key),
+        cmocka_unit_test(test_it_validate_compare_says_why_a_table_without_key_cannot_be_localised),
+        cmocka_unit_test(test_it_validate_fk_violation_made_as_replica_is_found_and_named),
+        cmocka_unit_test(test_it_validate_fk_checks_follow_match_simple_and_match_full),
+        cmocka_unit_test(test_it_validate_compare_checks_foreign_keys_unless_told_not_to),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
