@@ -14,6 +14,7 @@
 #include "lifeboat/validate.h"
 
 struct lb_pg;
+struct lb_pg_result;
 
 /* ---- pool: one snapshot over several connections --------------------- */
 

@@ -9,10 +9,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lifeboat/validate.h"
+/* The sketch decoder is internal to validate, and pure: tested here. */
+#include "../../src/validate/validate_int.h"
 
 /* One table of a hand-made baseline. */
 struct spec {
@@ -567,6 +570,287 @@ static void test_validate_table_fp_clear_frees_and_zeroes(void **state)
     lb_table_fp_clear(NULL);
 }
 
+/* ---- sketch decoding ---------------------------------------------------- */
+
+static struct vcell *cells_new(void)
+{
+    return lb_xcalloc(VSKETCH_CELLS, sizeof(struct vcell));
+}
+
+/* Add (sign = 1) or remove (sign = -1) one row of the given hash, key,
+ * group and check to a sketch, as the server's sums would. */
+static void cell_put(struct vcell *cells, int sign, uint64_t h, uint64_t k, uint64_t g,
+                     uint64_t chk)
+{
+    struct vcell *c = &cells[h & (VSKETCH_CELLS - 1)];
+    uint64_t s = sign > 0 ? 1 : (uint64_t)0 - 1;
+
+    c->n += sign;
+    c->h += s * h;
+    c->k[0] += s * k;
+    c->g += s * g;
+    c->chk += s * chk;
+}
+
+/* Some rows both sides share, so that cells are not empty. */
+static void common_rows(struct vcell *a, struct vcell *b)
+{
+    for (uint64_t i = 1; i <= 5000; i++) {
+        uint64_t h = i * 0x9e3779b97f4a7c15u;
+        cell_put(a, 1, h, i, i % 7, h ^ 0x5555u);
+        cell_put(b, 1, h, i, i % 7, h ^ 0x5555u);
+    }
+}
+
+static void test_validate_sketch_decode_recovers_a_lone_missing_row_with_its_key(void **state)
+{
+    struct vcell *before = cells_new(), *now = cells_new();
+    struct velem *e = NULL;
+    size_t n = 0;
+    (void)state;
+
+    common_rows(before, now);
+    /* A row the baseline had, hash with its top bit set (a negative int8). */
+    cell_put(before, 1, 0xf00000000000a123u, 1187, 42, 777);
+    assert_int_equal(vsketch_decode(before, now, 1, &e, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(e[0].sign, -1);
+    assert_true(e[0].h == 0xf00000000000a123u);
+    assert_int_equal(e[0].k[0], 1187);
+    assert_int_equal(e[0].g, 42);
+    assert_int_equal(e[0].chk, 777);
+    free(e);
+    free(before);
+    free(now);
+}
+
+static void test_validate_sketch_decode_sees_a_changed_row_as_its_two_versions(void **state)
+{
+    struct vcell *before = cells_new(), *now = cells_new();
+    struct velem *e = NULL;
+    size_t n = 0;
+    (void)state;
+
+    common_rows(before, now);
+    cell_put(before, 1, 0x1000000000000010u, 17, 3, 1);
+    cell_put(now, 1, 0x2000000000000020u, 17, 3, 2);
+    assert_int_equal(vsketch_decode(before, now, 1, &e, &n), 0);
+    assert_int_equal(n, 2);
+    /* Cells in order: the old version's cell (0x010) before the new (0x020). */
+    assert_int_equal(e[0].sign, -1);
+    assert_int_equal(e[0].k[0], 17);
+    assert_int_equal(e[1].sign, 1);
+    assert_int_equal(e[1].k[0], 17);
+    assert_true(e[1].h == 0x2000000000000020u);
+    free(e);
+    free(before);
+    free(now);
+}
+
+static void test_validate_sketch_decode_leaves_a_cell_with_two_differences_undecoded(void **state)
+{
+    struct vcell *before = cells_new(), *now = cells_new();
+    struct velem *e = NULL;
+    size_t n = 0;
+    (void)state;
+
+    common_rows(before, now);
+    /* Two missing rows in cell 0x123: their sums are no row at all. */
+    cell_put(before, 1, 0x0000000000001123u, 1, 1, 1);
+    cell_put(before, 1, 0x0000000000002123u, 2, 1, 1);
+    /* Two removed and one added row in cell 0x456 net to one removed row
+     * of that very cell: a candidate, which only the check sum (verified
+     * by the server's second hash of its hash) can refuse. */
+    cell_put(before, 1, 0x0000000000000456u, 3, 1, 1);
+    cell_put(before, 1, 0x0000000000001456u, 4, 1, 1);
+    cell_put(now, 1, 0x0000000000002456u, 5, 1, 1);
+    assert_int_equal(vsketch_decode(before, now, 1, &e, &n), 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(e[0].k[0], 2); /* 3 + 4 - 5: not a row */
+    assert_int_equal(e[0].chk, 1);  /* 1 + 1 - 1: not the hash of its hash */
+    free(e);
+    free(before);
+    free(now);
+}
+
+/* ---- localisation in findings -------------------------------------------- */
+
+static struct lb_table_diff *mkdiff(const char *method, int complete, const char *group_col,
+                                    const char *missing_group)
+{
+    struct lb_table_diff *d = lb_xcalloc(1, sizeof(*d));
+    d->method = lb_xstrdup(method);
+    d->key_columns = lb_xstrdup("id");
+    d->group_column = lb_xstrdup(group_col);
+    d->missing_group = lb_xstrdup(missing_group);
+    d->complete = complete;
+    d->samples = lb_xcalloc(16, sizeof(*d->samples));
+    return d;
+}
+
+static void diff_add(struct lb_table_diff *d, char kind, const char *key)
+{
+    d->samples[d->nsamples].kind = kind;
+    d->samples[d->nsamples].key = lb_xstrdup(key);
+    d->nsamples++;
+    if (kind == 'm')
+        d->missing++;
+    else if (kind == 'e')
+        d->extra++;
+    else
+        d->changed++;
+}
+
+/* BEFORE against a copy whose inventory has `rows` rows, another
+ * fingerprint, and the diff d. */
+static void compare_with_diff(int64_t rows, struct lb_table_diff *d, struct lb_findings *f)
+{
+    struct lb_baseline *before = mk(BEFORE, 2), *after = mk(BEFORE, 2);
+
+    after->tables[1].rows = rows;
+    free(after->tables[1].fingerprint);
+    after->tables[1].fingerprint = lb_xstrdup("2222222222222222");
+    after->tables[1].diff = d;
+    assert_int_equal(lb_validate_findings(before, after, &EXACT, f), 0);
+    lb_baseline_free(before);
+    lb_baseline_free(after);
+}
+
+static void test_validate_findings_title_missing_rows_after_the_group_they_share(void **state)
+{
+    struct lb_table_diff *d = mkdiff("sketch", 1, "account_id", "1187");
+    const struct lb_finding *rows, *missing;
+    struct lb_findings f;
+    (void)state;
+
+    diff_add(d, 'm', "1187");
+    diff_add(d, 'm', "2187");
+    compare_with_diff(19998, d, &f);
+    rows = find(&f, "inventory: rows");
+    assert_int_equal(rows->severity, LB_SEV_CRITICAL);
+    assert_string_equal(rows->gap_title,
+                        "2 rows of inventory for account_id 1187 are missing (id 1187, 2187)");
+    /* The numbers stay in the detail. */
+    assert_non_null(strstr(rows->gap_detail, "inventory: 19998 rows, 20000 expected (-2)."));
+    missing = find(&f, "inventory: missing rows");
+    assert_non_null(missing);
+    assert_false(missing->ok);
+    assert_int_equal(missing->severity, LB_SEV_NONE); /* one gap per problem */
+    assert_string_equal(missing->expected, "0");
+    assert_string_equal(missing->observed, "2: id 1187, 2187 (all account_id 1187)");
+    assert_null(find(&f, "inventory: changed rows"));
+    assert_int_equal(count_gaps(&f), 1);
+    lb_findings_free(&f);
+}
+
+static void test_validate_findings_name_one_missing_row_in_the_singular(void **state)
+{
+    struct lb_table_diff *d = mkdiff("rows", 1, NULL, NULL);
+    struct lb_findings f;
+    (void)state;
+
+    diff_add(d, 'm', "5");
+    compare_with_diff(19999, d, &f);
+    assert_string_equal(find(&f, "inventory: rows")->gap_title,
+                        "1 row of inventory is missing (id 5)");
+    lb_findings_free(&f);
+}
+
+static void test_validate_findings_say_at_least_when_the_sketch_could_not_name_all(void **state)
+{
+    struct lb_table_diff *d = mkdiff("sketch", 0, NULL, NULL);
+    const struct lb_finding *content;
+    struct lb_findings f;
+    (void)state;
+
+    d->why = lb_xstrdup("3 of the baseline's 4096 sketch cells hold more than one difference");
+    for (int i = 0; i < 7; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "%d", 10 + i);
+        diff_add(d, 'c', key);
+    }
+    compare_with_diff(20000, d, &f);
+    content = find(&f, "inventory: content");
+    assert_string_equal(content->gap_title,
+                        "inventory: at least 7 rows changed (id 10, 11, 12, 13, 14, \xe2\x80\xa6)");
+    assert_non_null(strstr(content->gap_detail, "Not complete: 3 of the baseline's 4096"));
+    assert_string_equal(find(&f, "inventory: changed rows")->observed,
+                        "at least 7: id 10, 11, 12, 13, 14, 15, 16");
+    lb_findings_free(&f);
+}
+
+static void test_validate_findings_explain_why_rows_cannot_be_named(void **state)
+{
+    struct lb_table_diff *d = mkdiff("none", 0, NULL, NULL);
+    const struct lb_finding *content;
+    struct lb_findings f;
+    (void)state;
+
+    d->why = lb_xstrdup("it has no primary key");
+    compare_with_diff(20000, d, &f);
+    content = find(&f, "inventory: content");
+    assert_true(lb_str_starts(content->gap_title, "inventory: content differs"));
+    assert_non_null(strstr(content->gap_detail,
+                           "Which rows differ cannot be said: it has no primary key."));
+    assert_null(find(&f, "inventory: missing rows"));
+    lb_findings_free(&f);
+}
+
+/* ---- foreign keys ---------------------------------------------------------- */
+
+static void fk_set(struct lb_fk_violation *v, const char *name, const char *table,
+                   const char *parent, int64_t count)
+{
+    v->constraint = lb_xstrdup(name);
+    v->table = lb_xstrdup(table);
+    v->references = lb_xstrdup(parent);
+    v->columns = lb_xstrdup("account_id");
+    v->ref_columns = lb_xstrdup("id");
+    v->sample_columns = lb_xstrdup("id");
+    v->count = count;
+}
+
+static void test_validate_fk_findings_give_each_violated_constraint_a_major_gap(void **state)
+{
+    struct lb_fk_report r = {0};
+    struct lb_findings f = {0};
+    const struct lb_finding *ok, *bad;
+    (void)state;
+
+    r.n = 3;
+    r.items = lb_xcalloc(3, sizeof(*r.items));
+    fk_set(&r.items[0], "inventory_account_id_fkey", "public.inventory", "public.accounts", 0);
+    fk_set(&r.items[1], "transactions_account_id_fkey", "public.transactions", "public.accounts",
+           42);
+    r.items[1].samples = lb_xcalloc(2, sizeof(char *));
+    r.items[1].samples[0] = lb_xstrdup("17");
+    r.items[1].samples[1] = lb_xstrdup("18");
+    r.items[1].nsamples = 2;
+    r.items[1].missing_refs = lb_xcalloc(1, sizeof(char *));
+    r.items[1].missing_refs[0] = lb_xstrdup("1187");
+    r.items[1].nmissing_refs = 1;
+    fk_set(&r.items[2], "users_account_id_fkey", "public.users", "public.accounts", -1);
+
+    assert_int_equal(lb_validate_fk_findings(&r, &f), 0);
+    assert_false(f.ok);
+    assert_int_equal(f.n, 2); /* one not checked: no finding */
+    ok = find(&f, "inventory: fk inventory_account_id_fkey");
+    assert_true(ok->ok);
+    assert_string_equal(ok->observed, "0 rows without a parent");
+    bad = find(&f, "transactions: fk transactions_account_id_fkey");
+    assert_false(bad->ok);
+    assert_string_equal(bad->table, "public.transactions");
+    assert_int_equal(bad->severity, LB_SEV_MAJOR);
+    assert_string_equal(bad->observed, "42 rows without a parent: id 17, 18, \xe2\x80\xa6");
+    assert_string_equal(bad->gap_title, "transactions: 42 rows reference accounts rows that do "
+                                        "not exist (transactions_account_id_fkey: account_id "
+                                        "1187)");
+    assert_non_null(strstr(bad->gap_detail, "Missing parents, most rows first: account_id 1187."));
+    lb_findings_free(&f);
+    lb_fk_report_free(&r);
+    assert_int_equal(lb_validate_fk_findings(NULL, &f), LB_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,6 +876,14 @@ int main(void)
         cmocka_unit_test(test_validate_fold_sum_wraps_modulo_2_64),
         cmocka_unit_test(test_validate_severity_names_are_stable),
         cmocka_unit_test(test_validate_table_fp_clear_frees_and_zeroes),
+        cmocka_unit_test(test_validate_sketch_decode_recovers_a_lone_missing_row_with_its_key),
+        cmocka_unit_test(test_validate_sketch_decode_sees_a_changed_row_as_its_two_versions),
+        cmocka_unit_test(test_validate_sketch_decode_leaves_a_cell_with_two_differences_undecoded),
+        cmocka_unit_test(test_validate_findings_title_missing_rows_after_the_group_they_share),
+        cmocka_unit_test(test_validate_findings_name_one_missing_row_in_the_singular),
+        cmocka_unit_test(test_validate_findings_say_at_least_when_the_sketch_could_not_name_all),
+        cmocka_unit_test(test_validate_findings_explain_why_rows_cannot_be_named),
+        cmocka_unit_test(test_validate_fk_findings_give_each_violated_constraint_a_major_gap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
