@@ -53,6 +53,8 @@ void lb_audit_findings_free(struct lb_audit_findings *f);
 
 /* What is known of a layer's artifact on disk (filled by the caller). */
 struct lb_audit_artifact {
+    const char *path;           /* what was looked at (lb_backup_layer_artifact);
+                                   NULL: the layer's own path */
     int exists;                 /* the path exists */
     int64_t size;               /* bytes of a file; -1 for a directory or unknown */
     int64_t mtime_ms;           /* wall ms; <= 0 unknown */
@@ -66,7 +68,7 @@ struct lb_audit_artifact {
 /*
  * Pure: the findings on layer `b` of `env` from what is on disk, at wall
  * time now_ms. Severities:
- *  - kind pgbackrest or command (no artifact lifeboat can inspect yet):
+ *  - a layer with no path (kind command: no artifact lifeboat can inspect):
  *    one minor gap, "not implemented yet", never a silent pass;
  *  - the path does not exist: critical (nothing else is checked);
  *  - an empty file or an archive pg_restore cannot read: critical;

@@ -34,6 +34,12 @@ struct lb_provenance {
     int64_t finished_at;         /* wall ms when the artifact was complete */
     char *tool;                  /* "pg_dump (PostgreSQL) 15.18" */
     struct lb_prov_table *tables; size_t ntables;
+    /* Physical backups (basebackup, pgbackrest); NULL / 0 otherwise. */
+    char *backup_label;          /* backup_label LABEL, or the pgBackRest set label */
+    char *start_lsn, *stop_lsn;  /* "0/2000028" */
+    char *start_wal, *stop_wal;  /* WAL segment file names */
+    int timeline;                /* 0: unknown */
+    int repo;                    /* pgBackRest repository, 0: none */
 };
 
 /* "<artifact>.provenance.json". Caller frees. */

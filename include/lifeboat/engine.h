@@ -76,6 +76,12 @@ void lb_env_free(struct lb_env *env);
 /* Lookups (borrowed; NULL if absent). Targets are found through routes too. */
 const struct lb_env_target *lb_env_target(const struct lb_env *env, const char *name);
 const struct lb_env_backup *lb_env_backup(const struct lb_env *env, const char *name);
+/* Add a target shaped like `like` (role staging, same pinned identity and
+ * token) for a scratch restore lifeboat made itself; remove it afterwards.
+ * Adding moves the target array: pointers into it are stale afterwards. */
+void lb_env_add_target(struct lb_env *env, const struct lb_env_target *like, const char *name,
+                       const char *conninfo, const char *cluster_name, const char *data_dir);
+void lb_env_remove_target(struct lb_env *env, const char *name);
 /* Re-point a route (failover); adds it if missing. */
 void lb_env_set_route(struct lb_env *env, const char *route, const char *target);
 
@@ -204,6 +210,8 @@ void lb_run_step_output(struct lb_run *r, const char *text);
 int lb_run_current_step(const struct lb_run *r);
 const char *lb_run_current_kind(const struct lb_run *r);
 int64_t lb_run_deadline(const struct lb_run *r);
+/* Wall time the current step started (ms), -1 outside a step. */
+int64_t lb_run_step_started_at(const struct lb_run *r);
 /* Set the deadline of the current step explicitly (monotonic ms). */
 void lb_run_set_deadline(struct lb_run *r, int64_t deadline_ms);
 

@@ -13,6 +13,11 @@
  * start (that would race a restore re-creating it). Used by the Lua bindings
  * (target:heartbeat_start/stop/rpo) and the sandbox (lb_heartbeat_seed).
  *
+ * After a failover the route the heartbeat followed names another target:
+ * lb_heartbeat_retarget points the writer at it (it proves the new target
+ * on its next connect). The writer keeps its own copy of the target, so the
+ * environment's target array may grow meanwhile.
+ *
  * When a beat counts as evidence (lb_heartbeat_judge):
  *   - the writer must have committed a beat before the incident;
  *   - rows with at < incident must still exist (none, or no table: no
@@ -61,8 +66,9 @@ struct lb_heartbeat;
 struct lb_heartbeat_opts {
     struct lb_pg *conn;                 /* borrowed: guarded connection used to
                                            create the table and read where it lives */
-    const struct lb_env *env;           /* borrowed until lb_heartbeat_free: the */
-    const struct lb_env_target *target; /* writer runs the guard on every connect */
+    const struct lb_env *env;           /* borrowed until lb_heartbeat_free: the
+                                           writer runs the guard on every connect */
+    const struct lb_env_target *target; /* copied (its identity pins and conninfo) */
     const char *conninfo;               /* copied; NULL: target->conninfo */
     const char *run_id;                 /* copied; written in each row */
     int64_t interval_ms;                /* <= 0: LB_HEARTBEAT_DEFAULT_INTERVAL_MS */
@@ -78,6 +84,15 @@ struct lb_heartbeat_opts {
  */
 int lb_heartbeat_start(const struct lb_heartbeat_opts *o, struct lb_heartbeat **out,
                        struct lb_err *err);
+/* Point the writer at another target (a failover re-pointed the route it
+ * followed): copies the target's pins and conninfo (conninfo NULL:
+ * target->conninfo). The writer drops its connection and connects, proving
+ * the new target, on its next beat. */
+void lb_heartbeat_retarget(struct lb_heartbeat *hb, const struct lb_env_target *target,
+                           const char *conninfo);
+/* Name of the target the writer beats on (or will, after a retarget);
+ * copied into out. */
+void lb_heartbeat_target_name(struct lb_heartbeat *hb, char *out, size_t outsz);
 /* Stop the writer and wait for it (at most one beat's deadline). What it
  * recorded stays readable. Idempotent; NULL is a no-op. */
 void lb_heartbeat_stop(struct lb_heartbeat *hb);
@@ -160,5 +175,58 @@ struct lb_heartbeat_rpo {
 int lb_heartbeat_measure(struct lb_heartbeat *hb, struct lb_pg *c, int64_t incident_ms,
                          int64_t deadline_ms, struct lb_heartbeat_rpo *out,
                          struct lb_err *err);
+
+/* ---- write load --------------------------------------------------------
+ *
+ * A background writer for failover drills, pgbench-style but in a table of
+ * its own, so that no baseline sees it: a thread with its own connection
+ * (proven by the guard on every connect, like the heartbeat's) commits one
+ * row per transaction into public.lifeboat_load at a steady rate, keeps
+ * going through faults (failed transactions are counted, it reconnects by
+ * itself) and follows a retarget. It remembers the id and acknowledgement
+ * time of every commit, so that after a failover the transactions lost
+ * (acknowledged before the incident, missing on the new primary) can be
+ * counted.
+ */
+
+#define LB_LOAD_TABLE "public.lifeboat_load"
+#define LB_LOAD_MAX_TPS 5000.0
+
+struct lb_load;
+
+struct lb_load_opts {
+    struct lb_pg *conn;                 /* borrowed: guarded connection used to
+                                           create the table */
+    const struct lb_env *env;           /* borrowed until lb_load_free */
+    const struct lb_env_target *target; /* copied */
+    const char *conninfo;               /* copied; NULL: target->conninfo */
+    const char *run_id;                 /* copied; written in each row */
+    double tps;                         /* transactions per second, (0, LB_LOAD_MAX_TPS] */
+    int64_t deadline_ms;                /* monotonic, for the setup and first commit */
+};
+
+/* Create the table if missing, start the writer and wait for its first
+ * transaction (an error if it failed). Caller frees with lb_load_free. */
+int lb_load_start(const struct lb_load_opts *o, struct lb_load **out, struct lb_err *err);
+/* As lb_heartbeat_retarget. */
+void lb_load_retarget(struct lb_load *l, const struct lb_env_target *target,
+                      const char *conninfo);
+void lb_load_target_name(struct lb_load *l, char *out, size_t outsz);
+/* Stop the writer and wait for it. Idempotent; NULL is a no-op. */
+void lb_load_stop(struct lb_load *l);
+/* Stop, then free. NULL is a no-op. */
+void lb_load_free(struct lb_load *l);
+
+struct lb_load_stats {
+    int running;
+    double tps;                 /* asked */
+    int64_t committed, failed, connects, refusals;
+    int64_t started_ms, stopped_ms;   /* local wall clock; stopped_ms -1 while running */
+    char last_error[256];
+};
+void lb_load_stats(struct lb_load *l, struct lb_load_stats *out);
+/* Commits acknowledged at or before local wall time `before_ms`, and the
+ * highest row id among them (-1 if none). */
+int64_t lb_load_committed_before(struct lb_load *l, int64_t before_ms, int64_t *max_id);
 
 #endif

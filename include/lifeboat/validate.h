@@ -210,6 +210,7 @@ struct lb_fk_violation {
     char **missing_refs;   /* up to `samples` key values without a parent, most rows first */
     size_t nmissing_refs;
     int merge;             /* 1: checked with a merge anti-join (both sides indexed) */
+    int pieces;            /* ranges of the key it was counted in (1: whole) */
 };
 
 struct lb_fk_report {
@@ -228,6 +229,9 @@ struct lb_fk_opts {
     int parallel;
     int merge;                  /* 0: auto (merge anti-join when the child's columns
                                    are indexed), 1: always, -1: never */
+    int64_t piece_bytes;        /* a merged child of at least this size with one
+                                   integer key is counted in key ranges over the
+                                   connections; 0: 64 MB */
 };
 
 /*
@@ -236,7 +240,10 @@ struct lb_fk_opts {
  * (MATCH SIMPLE: no column NULL; MATCH FULL: also the rows with some but
  * not all columns NULL) and have no parent row under the constraint's own
  * equality operators. One snapshot as lb_validate_baseline, constraints
- * spread over the connections, largest child first. Names in o->tables that
+ * spread over the connections, largest child first. A child whose key
+ * columns lead one of its indexes is counted with a merge anti-join
+ * (enable_hashjoin, parallel workers and JIT off for that query), a large
+ * one with a single integer key in ranges of it, each a task. Names in o->tables that
  * do not exist are ignored (baseline reports them). Caller frees with
  * lb_fk_report_free.
  */

@@ -8,10 +8,11 @@ LB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # sqlite3 shell for looking into the results store. The report tests open
 # the HTML report in headless Chromium and validate JUnit with xmllint
 # (libxml2-utils); chromium adds about 120 MB to download and 20 s to install.
-# `lifeboat schedule` reads time zones from the tz database (tzdata).
+# `lifeboat schedule` reads time zones from the tz database (tzdata). The
+# sandbox's pgBackRest layers (a hot and a cold repository) need pgbackrest.
 LB_DEPS=(build-essential cmake pkg-config liblua5.4-dev libpq-dev libsqlite3-dev
          libcurl4-openssl-dev libcjson-dev libcmocka-dev postgresql-15
-         postgresql-client-15 sqlite3 chromium libxml2-utils tzdata)
+         postgresql-client-15 sqlite3 chromium libxml2-utils tzdata pgbackrest)
 
 lb_log() {
     printf 'lifeboat: %s\n' "$*" >&2

@@ -126,20 +126,22 @@ static int assess_uninspectable(const struct lb_env_backup *b, struct lb_audit_f
 static int assess_artifact(const struct lb_env_backup *b, const struct lb_audit_artifact *a,
                            struct lb_audit_findings *out)
 {
+    const char *path = a->path != NULL ? a->path : b->path;
+
     if (!a->exists) {
-        add(out, b->name, "exists", NULL, 0, lb_xstrdup(b->path), lb_xstrdup("missing"),
+        add(out, b->name, "exists", NULL, 0, lb_xstrdup(path), lb_xstrdup("missing"),
             LB_SEV_CRITICAL, "backup",
-            lb_xasprintf("%s: %s does not exist", b->name, b->path),
+            lb_xasprintf("%s: %s does not exist", b->name, path),
             lb_xstrdup("there is nothing to restore from this layer"));
         return 1;
     }
-    add(out, b->name, "exists", NULL, 1, lb_xstrdup(b->path),
+    add(out, b->name, "exists", NULL, 1, lb_xstrdup(path),
         a->size >= 0 ? lb_xasprintf("present, %" PRId64 " bytes", a->size) : lb_xstrdup("present"),
         LB_SEV_NONE, NULL, NULL, NULL);
     if (a->size == 0) {
         add(out, b->name, "not an empty file", NULL, 0, lb_xstrdup("> 0 bytes"),
             lb_xstrdup("0 bytes"), LB_SEV_CRITICAL, "backup",
-            lb_xasprintf("%s: %s is an empty file (0 bytes)", b->name, b->path), NULL);
+            lb_xasprintf("%s: %s is an empty file (0 bytes)", b->name, path), NULL);
     }
     if (a->readable_checked) {
         int ok = a->readable_error == NULL;
@@ -149,7 +151,7 @@ static int assess_artifact(const struct lb_env_backup *b, const struct lb_audit_
             lb_xstrdup("a table of contents pg_restore can list"),
             lb_xstrdup(ok ? "readable" : a->readable_error),
             ok || a->size == 0 ? LB_SEV_NONE : LB_SEV_CRITICAL, "backup",
-            lb_xasprintf("%s: %s is not a readable pg_dump archive: %s", b->name, b->path,
+            lb_xasprintf("%s: %s is not a readable pg_dump archive: %s", b->name, path,
                          ok ? "" : a->readable_error),
             NULL);
     }
@@ -160,7 +162,7 @@ static int assess_artifact(const struct lb_env_backup *b, const struct lb_audit_
 static void assess_provenance(const struct lb_env_backup *b, const struct lb_audit_artifact *a,
                               struct lb_audit_findings *out)
 {
-    char *ppath = lb_provenance_path(b->path);
+    char *ppath = lb_provenance_path(a->path != NULL ? a->path : b->path);
 
     if (a->prov != NULL) {
         add(out, b->name, "provenance", NULL, 1, lb_xstrdup(ppath), lb_xstrdup("present"),

@@ -16,6 +16,7 @@
 
 #include "lifeboat/audit.h"
 #include "lifeboat/backup.h"
+#include "lifeboat/cluster.h"
 #include "lifeboat/pg.h"
 #include "lifeboat/proc.h"
 
@@ -79,6 +80,7 @@ static char *last_line(const char *text)
 
 struct on_disk {
     struct lb_audit_artifact art;
+    char *path;
     struct lb_provenance *prov;
     char *prov_error;
     char *readable_error;
@@ -87,6 +89,7 @@ struct on_disk {
 static void on_disk_free(struct on_disk *d)
 {
     lb_provenance_free(d->prov);
+    free(d->path);
     free(d->prov_error);
     free(d->readable_error);
     memset(d, 0, sizeof(*d));
@@ -134,18 +137,20 @@ static int look(const struct lb_env_backup *b, int64_t deadline, struct on_disk 
 
     memset(d, 0, sizeof(*d));
     d->art.size = -1;
-    if (b->path == NULL)
+    d->path = lb_backup_layer_artifact(b);
+    d->art.path = d->path;
+    if (d->path == NULL)
         return 0;
-    if (stat(b->path, &st) != 0) {
+    if (stat(d->path, &st) != 0) {
         if (errno != ENOENT && errno != ENOTDIR)
-            return lb_err_set(err, LB_EIO, "%s: %s", b->path, strerror(errno));
+            return lb_err_set(err, LB_EIO, "%s: %s", d->path, strerror(errno));
         return 0;
     }
     d->art.exists = 1;
     if (S_ISREG(st.st_mode))
         d->art.size = (int64_t)st.st_size;
     d->art.mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-    rc = lb_provenance_read(b->path, &d->prov, &pe);
+    rc = lb_provenance_read(d->path, &d->prov, &pe);
     if (rc == LB_ENOTFOUND)
         d->prov = NULL;
     else if (rc != 0)
@@ -153,7 +158,7 @@ static int look(const struct lb_env_backup *b, int64_t deadline, struct on_disk 
     d->art.prov = d->prov;
     d->art.prov_error = d->prov_error;
     if (strcmp(b->kind, "pg_dump") == 0 && d->art.size != 0) {
-        rc = check_readable(b->path, deadline, d, err);
+        rc = check_readable(d->path, deadline, d, err);
         if (rc != 0)
             return rc;
         d->art.readable_error = d->readable_error;

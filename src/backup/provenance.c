@@ -33,6 +33,11 @@ void lb_provenance_free(struct lb_provenance *p)
     free(p->database);
     free(p->server_version);
     free(p->tool);
+    free(p->backup_label);
+    free(p->start_lsn);
+    free(p->stop_lsn);
+    free(p->start_wal);
+    free(p->stop_wal);
     for (i = 0; i < p->ntables; i++)
         free(p->tables[i].name);
     free(p->tables);
@@ -99,6 +104,21 @@ int lb_provenance_write(const char *artifact, const struct lb_provenance *p,
     add_time(root, "taken_at", p->taken_at);
     add_time(root, "finished_at", p->finished_at);
     add_str(root, "tool", p->tool);
+    /* Physical backups only: a pg_dump's file stays as it was. */
+    if (p->backup_label != NULL)
+        add_str(root, "backup_label", p->backup_label);
+    if (p->start_lsn != NULL)
+        add_str(root, "start_lsn", p->start_lsn);
+    if (p->stop_lsn != NULL)
+        add_str(root, "stop_lsn", p->stop_lsn);
+    if (p->start_wal != NULL)
+        add_str(root, "start_wal", p->start_wal);
+    if (p->stop_wal != NULL)
+        add_str(root, "stop_wal", p->stop_wal);
+    if (p->timeline > 0)
+        add_int(root, "timeline", p->timeline);
+    if (p->repo > 0)
+        add_int(root, "repo", p->repo);
     tables = cJSON_AddObjectToObject(root, "tables");
     for (i = 0; tables != NULL && i < p->ntables; i++)
         add_int(tables, p->tables[i].name, p->tables[i].rows);
@@ -140,6 +160,16 @@ static int64_t get_time(const cJSON *o, const char *key)
     return 0;
 }
 
+/* A small non-negative integer member, else 0. */
+static int64_t get_small_int(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 2147483647.0)
+        return 0;
+    return (int64_t)v->valuedouble;
+}
+
 int lb_provenance_read(const char *artifact, struct lb_provenance **out,
                        struct lb_err *err)
 {
@@ -174,6 +204,13 @@ int lb_provenance_read(const char *artifact, struct lb_provenance **out,
     p->tool = get_str(root, "tool");
     p->taken_at = get_time(root, "taken_at");
     p->finished_at = get_time(root, "finished_at");
+    p->backup_label = get_str(root, "backup_label");
+    p->start_lsn = get_str(root, "start_lsn");
+    p->stop_lsn = get_str(root, "stop_lsn");
+    p->start_wal = get_str(root, "start_wal");
+    p->stop_wal = get_str(root, "stop_wal");
+    p->timeline = (int)get_small_int(root, "timeline");
+    p->repo = (int)get_small_int(root, "repo");
     tables = cJSON_GetObjectItemCaseSensitive(root, "tables");
     if (cJSON_IsObject(tables)) {
         p->ntables = (size_t)cJSON_GetArraySize(tables);

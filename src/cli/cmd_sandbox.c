@@ -91,22 +91,10 @@ int cmd_sandbox(struct lb_cli *cli, int argc, char **argv)
         struct lb_sandbox_status st;
         rc = lb_sandbox_status(&so, &st, &err);
         if (rc == 0) {
-            if (cli->json)
-                printf("{\"exists\": %s, \"running\": %s, \"port\": %d, \"server_dir\": \"%s\", "
-                       "\"environment\": \"%s\", \"deprecated\": %s, \"deprecated_port\": %d, "
-                       "\"deprecated_running\": %s}\n", st.exists ? "true" : "false",
-                       st.running ? "true" : "false", st.port, st.server_dir, st.env_path,
-                       st.deprecated ? "true" : "false", st.deprecated_port,
-                       st.deprecated_running ? "true" : "false");
-            else {
-                printf("sandbox %s%s\n  port %d\n  server data and sockets: %s\n"
-                       "  environment: %s\n", st.exists ? "exists" : "does not exist",
-                       st.exists ? (st.running ? ", running" : ", stopped") : "", st.port,
-                       st.server_dir, st.env_path);
-                if (st.deprecated)
-                    printf("  deprecated cluster: port %d, %s\n", st.deprecated_port,
-                           st.deprecated_running ? "running" : "stopped");
-            }
+            char *text = lb_sandbox_status_format(&st, cli->json);
+
+            fputs(text, stdout);
+            free(text);
         }
     } else {
         cli_error("sandbox", "unknown action '%s' (up, down, status)", action);

@@ -21,12 +21,8 @@ static void free_strv(char **v, size_t n)
     free(v);
 }
 
-void lb_env_free(struct lb_env *env)
+static void free_target(struct lb_env_target *t)
 {
-    if (!env)
-        return;
-    for (size_t i = 0; i < env->ntargets; i++) {
-        struct lb_env_target *t = &env->targets[i];
         free(t->name);
         free(t->conninfo);
         free(t->role);
@@ -40,7 +36,14 @@ void lb_env_free(struct lb_env *env)
         free_argv(t->start_argv);
         free_argv(t->fence_argv);
         free_argv(t->unfence_argv);
-    }
+}
+
+void lb_env_free(struct lb_env *env)
+{
+    if (!env)
+        return;
+    for (size_t i = 0; i < env->ntargets; i++)
+        free_target(&env->targets[i]);
     free(env->targets);
     lb_notify_config_free(env->notify);
     for (size_t i = 0; i < env->nbackups; i++) {
@@ -113,4 +116,37 @@ void lb_env_set_route(struct lb_env *env, const char *route, const char *target)
     env->routes[env->nroutes].name = lb_xstrdup(route);
     env->routes[env->nroutes].target = lb_xstrdup(target);
     env->nroutes++;
+}
+
+void lb_env_add_target(struct lb_env *env, const struct lb_env_target *like, const char *name,
+                       const char *conninfo, const char *cluster_name, const char *data_dir)
+{
+    struct lb_env_target copy = *like;   /* `like` may live in the array we grow */
+    struct lb_env_target *t;
+
+    env->targets = lb_xrealloc(env->targets, (env->ntargets + 1) * sizeof(*env->targets));
+    t = &env->targets[env->ntargets++];
+    memset(t, 0, sizeof(*t));
+    t->name = lb_xstrdup(name);
+    t->conninfo = lb_xstrdup(conninfo);
+    t->role = lb_xstrdup("staging");
+    t->region = lb_xstrdup(copy.region);
+    t->system_identifier = lb_xstrdup(copy.system_identifier);
+    t->cluster_name = lb_xstrdup(cluster_name);
+    t->guard_token = lb_xstrdup(copy.guard_token);
+    t->data_dir = lb_xstrdup(data_dir);
+    t->line = copy.line;
+}
+
+void lb_env_remove_target(struct lb_env *env, const char *name)
+{
+    for (size_t i = 0; i < env->ntargets; i++) {
+        struct lb_env_target *t = &env->targets[i];
+        if (strcmp(t->name, name) != 0)
+            continue;
+        free_target(t);
+        memmove(t, t + 1, (env->ntargets - i - 1) * sizeof(*t));
+        env->ntargets--;
+        return;
+    }
 }

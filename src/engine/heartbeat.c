@@ -48,12 +48,13 @@ struct lb_heartbeat {
     pthread_t thread;
     int thread_live;            /* started and not yet joined */
     /* set before the thread starts, read-only after */
-    char *conninfo;
     char *run_id;
     int64_t interval_ms;
     const struct lb_env *env;
-    const struct lb_env_target *target;
     struct lb_heartbeat_seen origin;
+    /* the writer's own copy of its target (conninfo included); replaced
+     * under mu by the writer itself when a retarget left one pending */
+    struct lb_env_target *target, *pending;
     /* under mu */
     int stop;
     int attempts;
@@ -118,6 +119,88 @@ out:
     return rc;
 }
 
+/* ---- a writer's target -------------------------------------------------- */
+
+/* A copy of what the guard reads of a target, and the conninfo to use. */
+static struct lb_env_target *target_copy(const struct lb_env_target *src, const char *conninfo)
+{
+    struct lb_env_target *t = lb_xcalloc(1, sizeof(*t));
+    t->name = lb_xstrdup(src->name);
+    t->conninfo = lb_xstrdup(conninfo ? conninfo : src->conninfo);
+    t->role = lb_xstrdup(src->role);
+    t->region = lb_xstrdup(src->region);
+    t->system_identifier = lb_xstrdup(src->system_identifier);
+    t->cluster_name = lb_xstrdup(src->cluster_name);
+    t->guard_token = lb_xstrdup(src->guard_token);
+    t->replica_of = lb_xstrdup(src->replica_of);
+    t->data_dir = lb_xstrdup(src->data_dir);
+    t->line = src->line;
+    return t;
+}
+
+static void target_free(struct lb_env_target *t)
+{
+    if (!t)
+        return;
+    free(t->name);
+    free(t->conninfo);
+    free(t->role);
+    free(t->region);
+    free(t->system_identifier);
+    free(t->cluster_name);
+    free(t->guard_token);
+    free(t->replica_of);
+    free(t->data_dir);
+    free(t);
+}
+
+/* Under mu: adopt a pending target; 1 when the connection must be dropped. */
+static int adopt_pending(struct lb_env_target **cur, struct lb_env_target **pending)
+{
+    if (!*pending)
+        return 0;
+    target_free(*cur);
+    *cur = *pending;
+    *pending = NULL;
+    return 1;
+}
+
+/* Connect when there is no usable connection, and prove the target on the
+ * new one. *fresh = 1 when a new connection was made; *refused = 1 when
+ * the guard refused it. */
+static int writer_connect(const struct lb_env *env, const struct lb_env_target *t,
+                          struct lb_pg **cp, int64_t deadline, int *fresh, int *refused,
+                          struct lb_err *e)
+{
+    *fresh = *refused = 0;
+    if (*cp && !lb_pg_ok(*cp)) {
+        lb_pg_close(*cp);
+        *cp = NULL;
+    }
+    if (*cp)
+        return 0;
+    if (lb_pg_connect(t->conninfo, deadline, cp, e) < 0)
+        return e->code;
+    /* A new connection may reach a new server: it must be the pinned one. */
+    if (lb_guard_check(*cp, env, t, deadline, NULL, e) < 0) {
+        lb_pg_close(*cp);
+        *cp = NULL;
+        *refused = e->code == LB_ESAFETY;
+        return e->code;
+    }
+    *fresh = 1;
+    return 0;
+}
+
+/* After a failed statement: drop a connection that is gone. */
+static void drop_if_broken(struct lb_pg **cp, const struct lb_err *e)
+{
+    if (!lb_pg_ok(*cp) || lb_pg_classify(e->sqlstate) == LB_PG_ERR_CONNECTION) {
+        lb_pg_close(*cp);
+        *cp = NULL;
+    }
+}
+
 /* ---- the writer --------------------------------------------------------- */
 
 static void wait_until(struct lb_heartbeat *hb, int64_t mono_ms)
@@ -171,34 +254,24 @@ static void beat_once(struct lb_heartbeat *hb, struct lb_pg **cp)
     const char *params[1] = {hb->run_id};
     int64_t deadline = lb_mono_ms() + clamp64(hb->interval_ms, BEAT_MIN_WAIT_MS,
                                               BEAT_MAX_WAIT_MS);
-    int connected = 0;
+    int connected = 0, refused = 0, switched;
     char *v = NULL;
     int64_t t0, t1, at_us;
 
-    if (*cp && !lb_pg_ok(*cp)) {
+    pthread_mutex_lock(&hb->mu);
+    switched = adopt_pending(&hb->target, &hb->pending);
+    pthread_mutex_unlock(&hb->mu);
+    if (switched) {
         lb_pg_close(*cp);
         *cp = NULL;
     }
-    if (!*cp) {
-        if (lb_pg_connect(hb->conninfo, deadline, cp, &e) < 0) {
-            record_failure(hb, &e, 0, 0);
-            return;
-        }
-        /* A new connection may reach a new server: it must be the pinned one. */
-        if (lb_guard_check(*cp, hb->env, hb->target, deadline, NULL, &e) < 0) {
-            lb_pg_close(*cp);
-            *cp = NULL;
-            record_failure(hb, &e, e.code == LB_ESAFETY, 0);
-            return;
-        }
-        connected = 1;
+    if (writer_connect(hb->env, hb->target, cp, deadline, &connected, &refused, &e) < 0) {
+        record_failure(hb, &e, refused, 0);
+        return;
     }
     t0 = lb_wall_ms();
     if (lb_pg_scalar(*cp, INSERT_SQL, 1, params, deadline, &v, &e) < 0) {
-        if (!lb_pg_ok(*cp) || lb_pg_classify(e.sqlstate) == LB_PG_ERR_CONNECTION) {
-            lb_pg_close(*cp);
-            *cp = NULL;
-        }
+        drop_if_broken(cp, &e);
         record_failure(hb, &e, 0, connected);
         return;
     }
@@ -286,11 +359,10 @@ int lb_heartbeat_start(const struct lb_heartbeat_opts *o, struct lb_heartbeat **
         goto out;
     }
     hb = hb_alloc();
-    hb->conninfo = lb_xstrdup(o->conninfo ? o->conninfo : o->target->conninfo);
+    hb->target = target_copy(o->target, o->conninfo);
     hb->run_id = lb_xstrdup(o->run_id);
     hb->interval_ms = o->interval_ms > 0 ? o->interval_ms : LB_HEARTBEAT_DEFAULT_INTERVAL_MS;
     hb->env = o->env;
-    hb->target = o->target;
 
     rc = lb_heartbeat_create_table(o->conn, o->deadline_ms, err);
     if (rc < 0)
@@ -325,6 +397,34 @@ out:
     return rc;
 }
 
+void lb_heartbeat_retarget(struct lb_heartbeat *hb, const struct lb_env_target *target,
+                           const char *conninfo)
+{
+    struct lb_env_target *t;
+    if (!hb || !target)
+        return;
+    t = target_copy(target, conninfo);
+    pthread_mutex_lock(&hb->mu);
+    target_free(hb->pending);
+    if (hb->thread_live && !hb->stop) {
+        hb->pending = t;
+    } else {
+        /* No writer to hand it over: adopt it now. */
+        hb->pending = NULL;
+        target_free(hb->target);
+        hb->target = t;
+    }
+    pthread_cond_broadcast(&hb->cv);
+    pthread_mutex_unlock(&hb->mu);
+}
+
+void lb_heartbeat_target_name(struct lb_heartbeat *hb, char *out, size_t outsz)
+{
+    pthread_mutex_lock(&hb->mu);
+    copy_text(out, outsz, hb->pending ? hb->pending->name : hb->target ? hb->target->name : "");
+    pthread_mutex_unlock(&hb->mu);
+}
+
 void lb_heartbeat_stop(struct lb_heartbeat *hb)
 {
     if (!hb)
@@ -347,7 +447,8 @@ void lb_heartbeat_free(struct lb_heartbeat *hb)
     pthread_cond_destroy(&hb->cv);
     pthread_mutex_destroy(&hb->mu);
     free(hb->beats);
-    free(hb->conninfo);
+    target_free(hb->target);
+    target_free(hb->pending);
     free(hb->run_id);
     free(hb);
 }
@@ -521,4 +622,293 @@ int lb_heartbeat_measure(struct lb_heartbeat *hb, struct lb_pg *c, int64_t incid
 out:
     lb_pg_result_free(&r);
     return rc;
+}
+
+/* ---- write load --------------------------------------------------------- */
+
+/* A transaction never waits longer than this. */
+#define LOAD_TX_WAIT_MS 5000
+/* After a failure, the next attempt waits at least this long: a server
+ * that is down is not hammered at the asked rate. */
+#define LOAD_RETRY_MS 100
+
+static const char LOAD_CREATE_SQL[] =
+    "CREATE TABLE IF NOT EXISTS " LB_LOAD_TABLE " ("
+    " id bigserial,"
+    " at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+    " run_id text,"
+    " payload text)";
+
+static const char LOAD_INSERT_SQL[] =
+    "INSERT INTO " LB_LOAD_TABLE " (run_id, payload) VALUES ($1, md5(random()::text))"
+    " RETURNING id";
+
+struct commit {
+    int64_t id;
+    int64_t ack_ms;     /* local wall clock */
+};
+
+struct lb_load {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int thread_live;
+    /* set before the thread starts, read-only after */
+    const struct lb_env *env;
+    char *run_id;
+    double tps;
+    /* the writer's target; swapped by the writer under mu */
+    struct lb_env_target *target, *pending;
+    /* under mu */
+    int stop;
+    int attempts;
+    struct commit *commits;
+    size_t ncommits, cap;
+    int64_t failed, connects, refusals;
+    int64_t started_ms, stopped_ms;
+    char last_error[256];
+};
+
+static void load_failure(struct lb_load *l, const struct lb_err *e, int refused)
+{
+    pthread_mutex_lock(&l->mu);
+    l->failed++;
+    l->refusals += refused;
+    l->attempts++;
+    copy_text(l->last_error, sizeof(l->last_error), e->msg);
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* One transaction: (re)connect and prove the target if needed, insert one
+ * row. Returns 1 when it committed. */
+static int load_once(struct lb_load *l, struct lb_pg **cp)
+{
+    struct lb_err e = {0};
+    const char *params[1] = {l->run_id};
+    int64_t deadline = lb_mono_ms() + LOAD_TX_WAIT_MS;
+    int fresh = 0, refused = 0, switched;
+    char *v = NULL;
+    int64_t id;
+
+    pthread_mutex_lock(&l->mu);
+    switched = adopt_pending(&l->target, &l->pending);
+    pthread_mutex_unlock(&l->mu);
+    if (switched) {
+        lb_pg_close(*cp);
+        *cp = NULL;
+    }
+    if (writer_connect(l->env, l->target, cp, deadline, &fresh, &refused, &e) < 0) {
+        load_failure(l, &e, refused);
+        return 0;
+    }
+    if (fresh) {
+        pthread_mutex_lock(&l->mu);
+        l->connects++;
+        pthread_mutex_unlock(&l->mu);
+    }
+    if (lb_pg_scalar(*cp, LOAD_INSERT_SQL, 1, params, deadline, &v, &e) < 0) {
+        drop_if_broken(cp, &e);
+        load_failure(l, &e, 0);
+        return 0;
+    }
+    id = value_or(v, -1);
+    free(v);
+    pthread_mutex_lock(&l->mu);
+    if (l->ncommits == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 1024;
+        l->commits = lb_xrealloc(l->commits, l->cap * sizeof(*l->commits));
+    }
+    l->commits[l->ncommits].id = id;
+    l->commits[l->ncommits].ack_ms = lb_wall_ms();
+    l->ncommits++;
+    l->attempts++;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    return 1;
+}
+
+static void load_wait_until(struct lb_load *l, int64_t mono_ms)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)(mono_ms / 1000);
+    ts.tv_nsec = (long)(mono_ms % 1000) * 1000000L;
+    pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+}
+
+static void *load_main(void *arg)
+{
+    struct lb_load *l = arg;
+    struct lb_pg *c = NULL;
+    double period = 1000.0 / l->tps;
+    double next = (double)lb_mono_ms();
+
+    for (;;) {
+        int stop, ok;
+        int64_t due = (int64_t)next, now;
+        pthread_mutex_lock(&l->mu);
+        while (!l->stop && lb_mono_ms() < due)
+            load_wait_until(l, due);
+        stop = l->stop;
+        pthread_mutex_unlock(&l->mu);
+        if (stop)
+            break;
+        ok = load_once(l, &c);
+        now = lb_mono_ms();
+        next += period;
+        if (!ok && next < (double)(now + LOAD_RETRY_MS))
+            next = (double)(now + LOAD_RETRY_MS);
+        /* Steady rate: time lost to an outage is not made up in a burst. */
+        if (next < (double)(now - 1000))
+            next = (double)now;
+    }
+    lb_pg_close(c);
+    return NULL;
+}
+
+void lb_load_free(struct lb_load *l)
+{
+    if (!l)
+        return;
+    lb_load_stop(l);
+    pthread_cond_destroy(&l->cv);
+    pthread_mutex_destroy(&l->mu);
+    free(l->commits);
+    target_free(l->target);
+    target_free(l->pending);
+    free(l->run_id);
+    free(l);
+}
+
+int lb_load_start(const struct lb_load_opts *o, struct lb_load **out, struct lb_err *err)
+{
+    struct lb_load *l = NULL;
+    pthread_condattr_t ca;
+    int rc = 0;
+
+    *out = NULL;
+    if (!o || !o->conn || !o->env || !o->target || !(o->conninfo || o->target->conninfo))
+        return lb_err_set(err, LB_EINVAL,
+                          "load: a connection, the environment and the target are needed");
+    if (!(o->tps > 0 && o->tps <= LB_LOAD_MAX_TPS))
+        return lb_err_set(err, LB_EINVAL, "load: tps must be above 0 and at most %.0f",
+                          LB_LOAD_MAX_TPS);
+    l = lb_xcalloc(1, sizeof(*l));
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    l->env = o->env;
+    l->run_id = lb_xstrdup(o->run_id);
+    l->tps = o->tps;
+    l->target = target_copy(o->target, o->conninfo);
+    l->stopped_ms = -1;
+
+    rc = lb_pg_query(o->conn, LOAD_CREATE_SQL, 0, NULL, o->deadline_ms, NULL, err);
+    if (rc < 0) {
+        lb_err_prefix(err, "creating " LB_LOAD_TABLE);
+        goto out;
+    }
+    l->started_ms = lb_wall_ms();
+    if (pthread_create(&l->thread, NULL, load_main, l) != 0) {
+        rc = lb_err_set(err, LB_EIO, "load: cannot start the writer thread: %s",
+                        strerror(errno));
+        goto out;
+    }
+    l->thread_live = 1;
+    pthread_mutex_lock(&l->mu);
+    while (l->attempts == 0 && lb_mono_ms() < o->deadline_ms)
+        load_wait_until(l, o->deadline_ms == LB_NO_DEADLINE ? lb_mono_ms() + 1000
+                                                            : o->deadline_ms);
+    if (l->ncommits == 0)
+        rc = l->attempts ? lb_err_set(err, LB_EDB, "load: first transaction failed: %s",
+                                      l->last_error)
+                         : lb_err_set(err, LB_ETIMEOUT,
+                                      "load: no first transaction before the deadline");
+    pthread_mutex_unlock(&l->mu);
+    if (rc < 0)
+        goto out;
+    *out = l;
+    l = NULL;
+out:
+    lb_load_free(l);
+    return rc;
+}
+
+void lb_load_retarget(struct lb_load *l, const struct lb_env_target *target,
+                      const char *conninfo)
+{
+    struct lb_env_target *t;
+    if (!l || !target)
+        return;
+    t = target_copy(target, conninfo);
+    pthread_mutex_lock(&l->mu);
+    target_free(l->pending);
+    if (l->thread_live && !l->stop) {
+        l->pending = t;
+    } else {
+        l->pending = NULL;
+        target_free(l->target);
+        l->target = t;
+    }
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
+void lb_load_target_name(struct lb_load *l, char *out, size_t outsz)
+{
+    pthread_mutex_lock(&l->mu);
+    copy_text(out, outsz, l->pending ? l->pending->name : l->target ? l->target->name : "");
+    pthread_mutex_unlock(&l->mu);
+}
+
+void lb_load_stop(struct lb_load *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->stop = 1;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    if (l->thread_live) {
+        pthread_join(l->thread, NULL);
+        pthread_mutex_lock(&l->mu);
+        l->thread_live = 0;
+        l->stopped_ms = lb_wall_ms();
+        pthread_mutex_unlock(&l->mu);
+    }
+}
+
+void lb_load_stats(struct lb_load *l, struct lb_load_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&l->mu);
+    out->running = l->thread_live && !l->stop;
+    out->tps = l->tps;
+    out->committed = (int64_t)l->ncommits;
+    out->failed = l->failed;
+    out->connects = l->connects;
+    out->refusals = l->refusals;
+    out->started_ms = l->started_ms;
+    out->stopped_ms = l->stopped_ms;
+    copy_text(out->last_error, sizeof(out->last_error), l->last_error);
+    pthread_mutex_unlock(&l->mu);
+}
+
+int64_t lb_load_committed_before(struct lb_load *l, int64_t before_ms, int64_t *max_id)
+{
+    int64_t n = 0, top = -1;
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < l->ncommits; i++) {
+        if (l->commits[i].ack_ms > before_ms)
+            continue;
+        n++;
+        if (l->commits[i].id > top)
+            top = l->commits[i].id;
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (max_id)
+        *max_id = top;
+    return n;
 }

@@ -339,6 +339,11 @@ const char *lb_run_current_kind(const struct lb_run *r)
 }
 
 int64_t lb_run_deadline(const struct lb_run *r) { return r->deadline_ms; }
+
+int64_t lb_run_step_started_at(const struct lb_run *r)
+{
+    return r->cur >= 0 ? r->steps[r->cur].started_at : -1;
+}
 void lb_run_set_deadline(struct lb_run *r, int64_t deadline_ms) { r->deadline_ms = deadline_ms; }
 
 int lb_run_mark(struct lb_run *r, const char *name, struct lb_err *err)

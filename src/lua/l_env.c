@@ -638,7 +638,10 @@ static void make_readonly(lua_State *L)
     int t = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, t)) {
-        if (lua_istable(L, -1)) {
+        int has_mt = lua_istable(L, -1) && lua_getmetatable(L, -1);
+        if (has_mt) {
+            lua_pop(L, 2);   /* a live view (routes) is read-only already */
+        } else if (lua_istable(L, -1)) {
             make_readonly(L);
             lua_pushvalue(L, -2);
             lua_insert(L, -2);
@@ -667,6 +670,59 @@ static void set_str(lua_State *L, const char *k, const char *v)
         lua_pushstring(L, v);
         lua_setfield(L, -2, k);
     }
+}
+
+/* env.routes reads the routes as they are now: a failover re-points them. */
+static int routes_index(lua_State *L)
+{
+    const struct lb_env *env = l_script(L)->env;
+    const char *k = lua_tostring(L, 2);
+    for (size_t i = 0; env && k && i < env->nroutes; i++)
+        if (strcmp(env->routes[i].name, k) == 0) {
+            lua_pushstring(L, env->routes[i].target);
+            return 1;
+        }
+    return 0;
+}
+
+static int routes_next(lua_State *L)
+{
+    const struct lb_env *env = l_script(L)->env;
+    size_t i = 0;
+    if (!lua_isnil(L, 2)) {
+        const char *k = lua_tostring(L, 2);
+        while (env && i < env->nroutes && strcmp(env->routes[i].name, k ? k : "") != 0)
+            i++;
+        i++;
+    }
+    if (!env || i >= env->nroutes)
+        return 0;
+    lua_pushstring(L, env->routes[i].name);
+    lua_pushstring(L, env->routes[i].target);
+    return 2;
+}
+
+static int routes_pairs(lua_State *L)
+{
+    lua_pushcfunction(L, routes_next);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+static void push_live_routes(lua_State *L)
+{
+    lua_newtable(L);
+    lua_createtable(L, 0, 4);
+    lua_pushcfunction(L, routes_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, readonly_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, routes_pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
 }
 
 int luaopen_lifeboat_env(lua_State *L)
@@ -706,9 +762,7 @@ int luaopen_lifeboat_env(lua_State *L)
             lua_setfield(L, -2, b->name);
         }
         lua_setfield(L, -2, "backups");
-        lua_newtable(L);
-        for (size_t i = 0; i < env->nroutes; i++)
-            set_str(L, env->routes[i].name, env->routes[i].target);
+        push_live_routes(L);
         lua_setfield(L, -2, "routes");
         lua_newtable(L);
         if (env->rto_ms >= 0) {

@@ -40,13 +40,10 @@ static int kind_allowed(const struct lb_limits *lim, const char *kind)
     return 0;
 }
 
-/* Everything a fault checks before it may touch the target. */
-static struct lb_pg *fault_begin(lua_State *L, const char *kind, struct l_target *t,
-                                 const char *table)
+struct lb_script *l_fault_checks(lua_State *L, const char *kind, const char *table)
 {
     struct lb_script *s = l_need_exec(L, "fault");
     const char *stepkind = lb_run_current_kind(s->run);
-    char action[160];
 
     if (s->in_rollback)
         luaL_error(L, "fault.%s cannot run in a rollback", kind);
@@ -59,6 +56,16 @@ static struct lb_pg *fault_begin(lua_State *L, const char *kind, struct l_target
     if (table && !table_allowed(&s->limits, table))
         l_raise(L, LB_EABORT, "blast radius: table '%s' is not in the scenario's "
                               "limits.tables", table);
+    return s;
+}
+
+/* Everything a fault checks before it may touch the target. */
+static struct lb_pg *fault_begin(lua_State *L, const char *kind, struct l_target *t,
+                                 const char *table)
+{
+    char action[160];
+
+    l_fault_checks(L, kind, table);
     snprintf(action, sizeof(action), "fault.%s", kind);
     l_target_guard(L, t, action);
     return l_target_conn(L, t);

@@ -1,7 +1,12 @@
 /*
  * Heartbeat methods of target handles: heartbeat_start, heartbeat_stop,
- * heartbeat_rpo (measured RPO). Registered into the target metatable by
+ * heartbeat_rpo (measured RPO), and the background write load of failover
+ * drills: load_start, load_stop. Registered into the target metatable by
  * l_target.c through l_target_heartbeat_methods.
+ *
+ * Both writers follow the handle's name: when a failover re-points the
+ * route a handle was opened on, l_writers_follow_routes hands the new
+ * target to every writer that followed it.
  *
  * Each handle's writer lives in a box (userdata owning a struct
  * lb_heartbeat) kept in a registry table with weak keys, keyed by the
@@ -16,6 +21,7 @@
 #include <lauxlib.h>
 
 #include "l_internal.h"
+#include "l_recover.h"
 #include "lifeboat/backup.h"
 #include "lifeboat/engine.h"
 #include "lifeboat/heartbeat.h"
@@ -23,6 +29,8 @@
 
 #define LB_MT_HEARTBEAT "lifeboat.heartbeat"
 #define HEARTBEATS_KEY "lifeboat.heartbeats"
+#define LB_MT_LOAD "lifeboat.load"
+#define LOADS_KEY "lifeboat.loads"
 #define MIN_INTERVAL_MS 10
 #define MAX_INTERVAL_MS 3600000
 
@@ -34,6 +42,11 @@ struct l_hb_box {
     int metrics_recorded;       /* heartbeat_stop recorded its counters */
 };
 
+struct l_load_box {
+    struct lb_load *load;
+    int metrics_recorded;
+};
+
 static int hb_box_gc(lua_State *L)
 {
     struct l_hb_box *box = luaL_checkudata(L, 1, LB_MT_HEARTBEAT);
@@ -42,11 +55,19 @@ static int hb_box_gc(lua_State *L)
     return 0;
 }
 
-/* Push registry[HEARTBEATS_KEY], a table with weak keys: handle → box.
- * Without `create`, pushes nothing and returns 0 when there is none yet. */
-static int push_heartbeats(lua_State *L, int create)
+static int load_box_gc(lua_State *L)
 {
-    if (lua_getfield(L, LUA_REGISTRYINDEX, HEARTBEATS_KEY) == LUA_TTABLE)
+    struct l_load_box *box = luaL_checkudata(L, 1, LB_MT_LOAD);
+    lb_load_free(box->load);
+    box->load = NULL;
+    return 0;
+}
+
+/* Push registry[key], a table with weak keys: handle → box. Without
+ * `create`, pushes nothing and returns 0 when there is none yet. */
+static int push_boxes(lua_State *L, const char *key, int create)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE)
         return 1;
     lua_pop(L, 1);
     if (!create)
@@ -57,35 +78,41 @@ static int push_heartbeats(lua_State *L, int create)
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, HEARTBEATS_KEY);
+    lua_setfield(L, LUA_REGISTRYINDEX, key);
     return 1;
 }
 
-/* The box of the handle at idx, or NULL. The registry table keeps it alive
- * as long as the handle is. */
-static struct l_hb_box *find_box(lua_State *L, int idx)
+/* The box (metatable mt, in registry[key]) of the handle at idx, or NULL.
+ * The registry table keeps it alive as long as the handle is. */
+static void *find_in(lua_State *L, int idx, const char *key, const char *mt)
 {
-    struct l_hb_box *box;
+    void *box;
     idx = lua_absindex(L, idx);
-    if (!push_heartbeats(L, 0))
+    if (!push_boxes(L, key, 0))
         return NULL;
     lua_pushvalue(L, idx);
     lua_rawget(L, -2);
-    box = luaL_testudata(L, -1, LB_MT_HEARTBEAT);
+    box = luaL_testudata(L, -1, mt);
     lua_pop(L, 2);
     return box;
 }
 
-/* A new empty box for the handle at idx, anchored in the registry table. */
-static struct l_hb_box *new_box(lua_State *L, int idx)
+static struct l_hb_box *find_box(lua_State *L, int idx)
 {
-    struct l_hb_box *box;
+    return find_in(L, idx, HEARTBEATS_KEY, LB_MT_HEARTBEAT);
+}
+
+/* A new zeroed box of `size` for the handle at idx, anchored in registry[key]. */
+static void *new_in(lua_State *L, int idx, const char *key, const char *mt, size_t size,
+                    lua_CFunction gc)
+{
+    void *box;
     idx = lua_absindex(L, idx);
-    push_heartbeats(L, 1);
-    box = lua_newuserdatauv(L, sizeof(*box), 0);
-    memset(box, 0, sizeof(*box));
-    if (luaL_newmetatable(L, LB_MT_HEARTBEAT)) {
-        lua_pushcfunction(L, hb_box_gc);
+    push_boxes(L, key, 1);
+    box = lua_newuserdatauv(L, size, 0);
+    memset(box, 0, size);
+    if (luaL_newmetatable(L, mt)) {
+        lua_pushcfunction(L, gc);
         lua_setfield(L, -2, "__gc");
         lua_pushboolean(L, 0);
         lua_setfield(L, -2, "__metatable");
@@ -98,25 +125,84 @@ static struct l_hb_box *new_box(lua_State *L, int idx)
     return box;
 }
 
+static struct l_hb_box *new_box(lua_State *L, int idx)
+{
+    return new_in(L, idx, HEARTBEATS_KEY, LB_MT_HEARTBEAT, sizeof(struct l_hb_box),
+                  hb_box_gc);
+}
+
 void l_heartbeat_close(lua_State *L, int idx)
 {
     struct l_hb_box *box = find_box(L, idx);
+    struct l_load_box *lb = find_in(L, idx, LOADS_KEY, LB_MT_LOAD);
     if (box)
         lb_heartbeat_stop(box->hb);
+    if (lb)
+        lb_load_stop(lb->load);
 }
 
 void l_heartbeat_close_all(lua_State *L)
 {
-    if (!push_heartbeats(L, 0))
-        return;
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        struct l_hb_box *box = luaL_testudata(L, -1, LB_MT_HEARTBEAT);
-        if (box)
-            lb_heartbeat_stop(box->hb);
+    if (push_boxes(L, HEARTBEATS_KEY, 0)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            struct l_hb_box *box = luaL_testudata(L, -1, LB_MT_HEARTBEAT);
+            if (box)
+                lb_heartbeat_stop(box->hb);
+            lua_pop(L, 1);
+        }
         lua_pop(L, 1);
     }
-    lua_pop(L, 1);
+    if (push_boxes(L, LOADS_KEY, 0)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            struct l_load_box *box = luaL_testudata(L, -1, LB_MT_LOAD);
+            if (box)
+                lb_load_stop(box->load);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    /* The end of the run: scratch restores go too (l_recover.c). */
+    l_recover_close_all(L);
+}
+
+void l_writers_follow_routes(lua_State *L)
+{
+    struct lb_script *s = l_script(L);
+    static const char *const keys[] = {HEARTBEATS_KEY, LOADS_KEY};
+    char now[128], line[400];
+
+    for (size_t k = 0; k < 2; k++) {
+        if (!push_boxes(L, keys[k], 0))
+            continue;
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            struct l_target *t = luaL_testudata(L, -2, LB_MT_TARGET);
+            struct l_hb_box *hb = luaL_testudata(L, -1, LB_MT_HEARTBEAT);
+            struct l_load_box *ld = luaL_testudata(L, -1, LB_MT_LOAD);
+            const struct lb_env_target *et;
+            lua_pop(L, 1);
+            if (!t || t->closed || !t->name || !(et = lb_env_target(s->env, t->name)))
+                continue;
+            if (hb && hb->hb)
+                lb_heartbeat_target_name(hb->hb, now, sizeof(now));
+            else if (ld && ld->load)
+                lb_load_target_name(ld->load, now, sizeof(now));
+            else
+                continue;
+            if (strcmp(now, et->name) == 0)
+                continue;
+            if (hb)
+                lb_heartbeat_retarget(hb->hb, et, NULL);
+            else
+                lb_load_retarget(ld->load, et, NULL);
+            snprintf(line, sizeof(line), "%s of '%s' follows the route: now on target '%s' "
+                     "(was '%s')", hb ? "heartbeat" : "write load", t->name, et->name, now);
+            lb_run_log(s->run, line);
+        }
+        lua_pop(L, 1);
+    }
 }
 
 static void check_keys(lua_State *L, int t, const char *what, const char *const *keys)
@@ -369,9 +455,166 @@ static int l_target_heartbeat_rpo(lua_State *L)
     return 2;
 }
 
+/* ---- write load ---------------------------------------------------------- */
+
+/* target:load_start([{ tps = 20 }]) */
+static int l_target_load_start(lua_State *L)
+{
+    static const char *const keys[] = {"tps", NULL};
+    struct lb_script *s = l_need_exec(L, "target:load_start");
+    struct l_target *t = l_check_target(L, 1);
+    struct lb_load_opts o = {0};
+    struct l_load_box *box;
+    struct lb_err e = {0};
+    char line[256];
+    double tps = 20;
+
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        check_keys(L, 2, "target:load_start", keys);
+        tps = (double)l_opt_number_field(L, 2, "tps", 20);
+    }
+    if (!(tps > 0 && tps <= LB_LOAD_MAX_TPS))
+        return luaL_error(L, "target:load_start: tps must be above 0 and at most %d",
+                          (int)LB_LOAD_MAX_TPS);
+    box = find_in(L, 1, LOADS_KEY, LB_MT_LOAD);
+    if (box && box->load) {
+        struct lb_load_stats st;
+        lb_load_stats(box->load, &st);
+        if (st.running)
+            return luaL_error(L, "target:load_start: a write load is already running on "
+                                 "target '%s'", t->name);
+    }
+    /* It creates a table and writes: the target is proven first. */
+    l_target_guard(L, t, "target:load_start");
+    o.conn = l_target_conn(L, t);
+    o.env = s->env;
+    o.target = l_target_env(L, t);
+    o.run_id = lb_run_id(s->run);
+    o.tps = tps;
+    o.deadline_ms = l_deadline(L);
+    if (!box)
+        box = new_in(L, 1, LOADS_KEY, LB_MT_LOAD, sizeof(struct l_load_box), load_box_gc);
+    lb_load_free(box->load);
+    box->load = NULL;
+    box->metrics_recorded = 0;
+    if (lb_load_start(&o, &box->load, &e) < 0) {
+        lb_err_prefix(&e, "target '%s'", t->name);
+        return lb_lua_raise(L, &e);
+    }
+    snprintf(line, sizeof(line), "write load on target '%s': %.1f transactions per second "
+             "into " LB_LOAD_TABLE, t->name, tps);
+    lb_run_log(s->run, line);
+    return 0;
+}
+
+/* Transactions acknowledged before the incident that the target no longer
+ * holds: pushes the count, or nil when it cannot be told. */
+static void push_lost(lua_State *L, struct lb_script *s, const struct l_target *t,
+                      struct lb_load *load, int64_t *committed_before)
+{
+    int64_t incident = lb_run_mark_time(s->run, "incident");
+    int64_t max_id = -1, surviving = -1;
+    char idtext[32];
+    const char *params[2] = {lb_run_id(s->run), idtext};
+    char *v = NULL;
+    struct lb_err e = {0};
+
+    *committed_before = -1;
+    if (incident < 0) {
+        lua_pushnil(L);
+        return;
+    }
+    *committed_before = lb_load_committed_before(load, incident, &max_id);
+    if (*committed_before == 0) {
+        lua_pushinteger(L, 0);
+        return;
+    }
+    snprintf(idtext, sizeof(idtext), "%lld", (long long)max_id);
+    /* Counted on a connection of its own, proven like any other: a target
+     * that cannot be reached leaves the count unknown, it does not fail
+     * the stop. */
+    {
+        const struct lb_env_target *et = lb_env_target(s->env, t->name);
+        struct lb_pg *c = NULL;
+        int64_t deadline = lb_mono_ms() + 10000;
+        if (deadline > l_deadline(L))
+            deadline = l_deadline(L);
+        int rc = et ? lb_pg_connect(et->conninfo, deadline, &c, &e)
+                    : lb_err_set(&e, LB_EINVAL, "target '%s' is not declared", t->name);
+        if (rc == 0)
+            rc = lb_guard_check(c, s->env, et, deadline, NULL, &e);
+        if (rc == 0)
+            rc = lb_pg_scalar(c, "SELECT count(*) FROM " LB_LOAD_TABLE
+                                 " WHERE run_id = $1 AND id <= $2::bigint",
+                              2, params, deadline, &v, &e);
+        lb_pg_close(c);
+        if (rc < 0 || !v || lb_parse_int64(v, &surviving) < 0) {
+            char line[1200];
+            snprintf(line, sizeof(line), "load_stop: cannot count the surviving "
+                     "transactions: %s", e.msg[0] ? e.msg : "no answer");
+            lb_run_log(s->run, line);
+            free(v);
+            lua_pushnil(L);
+            return;
+        }
+    }
+    free(v);
+    /* A transaction whose commit was never acknowledged may have survived. */
+    lua_pushinteger(L, surviving >= *committed_before ? 0 : *committed_before - surviving);
+}
+
+/* target:load_stop() -> { committed, failed, connects, refusals, tps, lost, ... } */
+static int l_target_load_stop(lua_State *L)
+{
+    struct lb_script *s = l_need_exec(L, "target:load_stop");
+    struct l_target *t = l_check_target(L, 1);
+    struct l_load_box *box = find_in(L, 1, LOADS_KEY, LB_MT_LOAD);
+    struct lb_load_stats st;
+    struct lb_err e = {0};
+    int64_t before;
+
+    if (!box || !box->load)
+        return luaL_error(L, "target:load_stop: no write load was started on target '%s'",
+                          t->name);
+    lb_load_stop(box->load);
+    lb_load_stats(box->load, &st);
+    lua_createtable(L, 0, 10);
+    set_int(L, "committed", st.committed);
+    set_int(L, "failed", st.failed);
+    set_int(L, "connects", st.connects);
+    set_int(L, "refusals", st.refusals);
+    lua_pushnumber(L, st.tps);
+    lua_setfield(L, -2, "tps");
+    if (st.stopped_ms > st.started_ms) {
+        lua_pushnumber(L, (lua_Number)st.committed * 1000.0 /
+                              (lua_Number)(st.stopped_ms - st.started_ms));
+        lua_setfield(L, -2, "achieved_tps");
+    }
+    if (st.last_error[0]) {
+        lua_pushstring(L, st.last_error);
+        lua_setfield(L, -2, "last_error");
+    }
+    push_lost(L, s, t, box->load, &before);
+    if (!lua_isnil(L, -1) && !box->metrics_recorded)
+        lb_run_metric(s->run, "load.lost_transactions", (double)lua_tointeger(L, -1), NULL,
+                      &e);
+    lua_setfield(L, -2, "lost");
+    if (before >= 0)
+        set_int(L, "committed_before_incident", before);
+    if (!box->metrics_recorded) {
+        box->metrics_recorded = 1;
+        lb_run_metric(s->run, "load.committed", (double)st.committed, NULL, &e);
+        lb_run_metric(s->run, "load.failed", (double)st.failed, NULL, &e);
+    }
+    return 1;
+}
+
 const luaL_Reg l_target_heartbeat_methods[] = {
     {"heartbeat_start", l_target_heartbeat_start},
     {"heartbeat_stop", l_target_heartbeat_stop},
     {"heartbeat_rpo", l_target_heartbeat_rpo},
+    {"load_start", l_target_load_start},
+    {"load_stop", l_target_load_stop},
     {NULL, NULL},
 };

@@ -89,9 +89,16 @@ int luaopen_lifeboat_target(lua_State *L);
 int luaopen_lifeboat_fault(lua_State *L);
 /* backup(), backupctl and restore */
 int luaopen_lifeboat_backup(lua_State *L);
+/* recovery faults and restores, added into fault, restore and backupctl */
+int luaopen_lifeboat_recover(lua_State *L);
 int luaopen_lifeboat_exec(lua_State *L);
 int luaopen_lifeboat_http(lua_State *L);
 int luaopen_lifeboat_env(lua_State *L);
+
+/* What every fault checks before it touches anything: inside a fault step,
+ * not in a rollback, kind and table allowed by the scenario's limits
+ * (raises; LB_EABORT for a blast-radius breach). */
+struct lb_script *l_fault_checks(lua_State *L, const char *kind, const char *table);
 
 /* Plan bookkeeping used by scenario/target/backup declarations. */
 void l_plan_error(lua_State *L, int level, const char *fmt, ...)

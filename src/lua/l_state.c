@@ -534,6 +534,7 @@ int lb_script_load(const struct lb_script_opts *o, struct lb_script **out,
     luaopen_lifeboat_target(L);
     luaopen_lifeboat_backup(L);
     luaopen_lifeboat_fault(L);
+    luaopen_lifeboat_recover(L);
     luaopen_lifeboat_exec(L);
     luaopen_lifeboat_http(L);
     rc = load_embedded(L, err);

@@ -25,6 +25,7 @@ int lb_sb_state_write(const struct lb_sb *sb, struct lb_err *err)
     cJSON *root = cJSON_CreateObject();
     char *conninfo = lb_sb_conninfo(sb, SB_DB);
     char *dep_conninfo = NULL;
+    char *rep_conninfo = NULL;
     char *text = NULL;
     char iso[64];
     char ms[32];
@@ -63,6 +64,29 @@ int lb_sb_state_write(const struct lb_sb *sb, struct lb_err *err)
             goto out;
         }
     }
+    /* After "deprecated": readers take the second conninfo as its. */
+    if (sb->rep != NULL && sb->rep->port > 0) {
+        const struct lb_sb *rep = sb->rep;
+        cJSON *r = cJSON_AddObjectToObject(root, "replica");
+
+        rep_conninfo = lb_sb_conninfo(rep, SB_DB);
+        if (r == NULL ||
+            cJSON_AddNumberToObject(r, "port", rep->port) == NULL ||
+            cJSON_AddStringToObject(r, "conninfo", rep_conninfo) == NULL ||
+            cJSON_AddStringToObject(r, "server_dir", rep->server_dir) == NULL ||
+            cJSON_AddStringToObject(r, "data_dir", rep->data_dir) == NULL ||
+            cJSON_AddStringToObject(r, "cluster_name", SB_REPLICA_CLUSTER_NAME) == NULL ||
+            cJSON_AddStringToObject(r, "slot", SB_REPLICA_SLOT) == NULL) {
+            rc = lb_err_set(err, LB_ENOMEM, "sandbox.json: out of memory");
+            goto out;
+        }
+    }
+    if (cJSON_AddStringToObject(root, "base_backup", sb->base_path) == NULL ||
+        cJSON_AddStringToObject(root, "wal_archive", sb->archive_dir) == NULL ||
+        cJSON_AddStringToObject(root, "pgbackrest_config", sb->pgbr_conf) == NULL) {
+        rc = lb_err_set(err, LB_ENOMEM, "sandbox.json: out of memory");
+        goto out;
+    }
     text = cJSON_Print(root);
     if (text == NULL) {
         rc = lb_err_set(err, LB_ENOMEM, "sandbox.json: out of memory");
@@ -74,6 +98,7 @@ out:
     cJSON_Delete(root);
     free(conninfo);
     free(dep_conninfo);
+    free(rep_conninfo);
     return rc;
 }
 
@@ -109,6 +134,10 @@ int lb_sb_state_read(struct lb_sb *sb, struct lb_err *err)
         rc = lb_err_set(err, LB_EINVAL, "%s: incomplete sandbox state", sb->state_path);
         goto out;
     }
+    /* A sandbox built before the replica existed has none: up adds it. */
+    d = cJSON_GetObjectItemCaseSensitive(root, "replica");
+    v = cJSON_GetObjectItemCaseSensitive(d, "port");
+    sb->rep->port = cJSON_IsNumber(v) && v->valueint > 0 && v->valueint <= 65535 ? v->valueint : 0;
     d = cJSON_GetObjectItemCaseSensitive(root, "deprecated");
     if (d != NULL) {
         struct lb_sb *dep = sb->dep;
@@ -181,12 +210,20 @@ static char *one_line(const char *s)
     return copy;
 }
 
+/* What a target block of environment.lua says besides the server's own facts. */
+struct env_target_spec {
+    const char *name;
+    const char *region;
+    const char *replica_of;   /* NULL: none */
+};
+
 /* One target block of environment.lua for server `s` (its stop and start
- * argv run the server tools as the postgres user when root). */
-static void env_target(struct lb_buf *b, const char *name, const struct lb_sb *s,
-                       const char *token)
+ * argv run the server tools as the postgres user when root; fence and
+ * unfence are the sandbox's D/bin commands). */
+static void env_target(struct lb_buf *b, const struct env_target_spec *spec,
+                       const struct lb_sb *s, const struct lb_sb *sb)
 {
-    const char *stop[16], *start[16];
+    const char *stop[16], *start[16], *fence[3], *unfence[3];
     char *conninfo = lb_sb_conninfo(s, SB_DB);
     size_t n = 0, m = 0;
 
@@ -212,21 +249,34 @@ static void env_target(struct lb_buf *b, const char *name, const struct lb_sb *s
     start[m++] = "-w";
     start[m++] = "start";
     start[m] = NULL;
+    fence[0] = sb->fence_path;
+    fence[1] = s->data_dir;
+    fence[2] = NULL;
+    unfence[0] = sb->unfence_path;
+    unfence[1] = s->data_dir;
+    unfence[2] = NULL;
 
-    lb_buf_printf(b, "    %s = {\n      conninfo = ", name);
+    lb_buf_printf(b, "    %s = {\n      conninfo = ", spec->name);
     lua_str(b, conninfo);
-    lb_buf_adds(b, ",\n      role = \"staging\",\n      region = \"us-east-1\",\n"
-                   "      system_identifier = ");
+    lb_buf_adds(b, ",\n      role = \"staging\",\n      region = ");
+    lua_str(b, spec->region);
+    if (spec->replica_of != NULL) {
+        lb_buf_adds(b, ",\n      replica_of = ");
+        lua_str(b, spec->replica_of);
+    }
+    lb_buf_adds(b, ",\n      system_identifier = ");
     lua_str(b, s->system_identifier);
     lb_buf_adds(b, ",\n      cluster_name = ");
     lua_str(b, s->cluster_name);
     lb_buf_adds(b, ",\n      guard_token = ");
-    lua_str(b, token);
+    lua_str(b, sb->guard_token);
     lb_buf_adds(b, ",\n      data_dir = ");
     lua_str(b, s->data_dir);
     lb_buf_adds(b, ",\n");
     lua_argv(b, "stop ", stop);
     lua_argv(b, "start", start);
+    lua_argv(b, "fence", fence);
+    lua_argv(b, "unfence", unfence);
     lb_buf_adds(b, "    },\n");
     free(conninfo);
 }
@@ -241,6 +291,10 @@ static void env_dump_layer(struct lb_buf *b, const char *name, const char *path)
 
 int lb_sb_env_write(const struct lb_sb *sb, struct lb_err *err)
 {
+    static const struct env_target_spec staging = {"staging", "us-east-1", NULL};
+    static const struct env_target_spec replica = {"replica", "us-west-2", "staging"};
+    static const struct env_target_spec deprecated = {"deprecated", "us-east-1", NULL};
+    struct lb_sb rep_pinned;
     struct lb_buf b = {0};
     char *comment_dir = one_line(sb->server_dir);
     char now[64];
@@ -249,15 +303,24 @@ int lb_sb_env_write(const struct lb_sb *sb, struct lb_err *err)
     lb_wall_format(lb_wall_ms(), now, sizeof(now));
     lb_buf_printf(&b,
                   "-- Written by `lifeboat sandbox up` on %s. Server data and sockets: %s\n"
+                  "-- Two regions: the primary (us-east-1) archives its WAL and streams to\n"
+                  "-- the replica (us-west-2), a physical copy: same system identifier and\n"
+                  "-- guard marker. `lifeboat sandbox up` puts this topology back after a drill.\n"
                   "return {\n"
                   "  name = \"" SB_ENV_NAME "\",\n"
                   "  targets = {\n",
                   now, comment_dir);
-    env_target(&b, "staging", sb, sb->guard_token);
+    env_target(&b, &staging, sb, sb);
+    if (sb->rep != NULL && sb->rep->port > 0) {
+        /* A physical replica is the same system: the primary's identifier. */
+        rep_pinned = *sb->rep;
+        rep_pinned.system_identifier = sb->system_identifier;
+        env_target(&b, &replica, &rep_pinned, sb);
+    }
     if (sb->with_deprecated) {
         lb_buf_adds(&b, "    -- staging's predecessor, left running after the migration: same\n"
                         "    -- schema, no rows, its own system_identifier.\n");
-        env_target(&b, "deprecated", sb->dep, sb->guard_token);
+        env_target(&b, &deprecated, sb->dep, sb);
     }
     lb_buf_adds(&b, "  },\n  routes = { primary = \"staging\" },\n  backups = {\n");
     if (sb->with_deprecated) {
@@ -269,6 +332,25 @@ int lb_sb_env_write(const struct lb_sb *sb, struct lb_err *err)
     } else {
         env_dump_layer(&b, "nightly_dump", sb->dump_path);
     }
+    lb_buf_adds(&b, "    -- pg_basebackup (plain format) and the WAL archive the primary's\n"
+                    "    -- archive_command fills: point-in-time recovery.\n"
+                    "    base_backup = { kind = \"basebackup\", path = ");
+    lua_str(&b, sb->base_path);
+    lb_buf_adds(&b, ", wal_archive = ");
+    lua_str(&b, sb->archive_dir);
+    lb_buf_adds(&b, ",\n                    source = \"staging\", max_age = \"8d\" },\n"
+                    "    -- pgBackRest, stanza " SB_STANZA ": `path` is its configuration file\n"
+                    "    -- (pass it as --config); repo 1 is the hot repository, repo 2 the cold\n"
+                    "    -- one standing for off-site storage. Provenance: repoN.provenance.json\n"
+                    "    -- beside the configuration, as are the repositories repo1/ and repo2/.\n"
+                    "    pgbackrest_hot = { kind = \"pgbackrest\", stanza = \"" SB_STANZA "\", "
+                    "repo = 1, path = ");
+    lua_str(&b, sb->pgbr_conf);
+    lb_buf_adds(&b, ",\n                       source = \"staging\", max_age = \"8d\" },\n"
+                    "    pgbackrest_cold = { kind = \"pgbackrest\", stanza = \"" SB_STANZA "\", "
+                    "repo = 2, path = ");
+    lua_str(&b, sb->pgbr_conf);
+    lb_buf_adds(&b, ",\n                        source = \"staging\", max_age = \"8d\" },\n");
     lb_buf_adds(&b, "  },\n"
                     "  -- `lifeboat audit --restore` restores each dump into a throw-away\n"
                     "  -- database (lifeboat_audit_*) on this target's cluster, then drops it.\n"

@@ -3,6 +3,7 @@
  * complete sandbox is one whose sandbox.json exists: that file is written
  * last, so an `up` that failed half-way is rebuilt from scratch next time.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "lifeboat/backup.h"
+#include "lifeboat/cluster.h"
 #include "lifeboat/heartbeat.h"
 #include "lifeboat/engine.h"
 #include "lifeboat/pg.h"
@@ -101,7 +103,7 @@ int lb_sb_init(struct lb_sb *sb, const struct lb_sandbox_opts *o, struct lb_err 
 {
     const char *dir = (o != NULL && o->dir != NULL && o->dir[0] != '\0') ? o->dir
                                                                          : LB_SANDBOX_DEFAULT_DIR;
-    struct lb_sb *dep;
+    struct lb_sb *dep, *rep;
 
     memset(sb, 0, sizeof(*sb));
     sb->o = o;
@@ -119,13 +121,40 @@ int lb_sb_init(struct lb_sb *sb, const struct lb_sandbox_opts *o, struct lb_err 
     sb->cluster_name = SB_CLUSTER_NAME;
     sb->scale = (o != NULL && o->scale > 0) ? o->scale : 1;
 
+    sb->base_path = lb_path_join(sb->backups_dir, "base");
+    sb->pgbr_dir = lb_path_join(sb->server_dir, "pgbackrest");
+    sb->pgbr_conf = lb_path_join(sb->pgbr_dir, "pgbackrest.conf");
+    sb->bin_dir = lb_path_join(sb->dir, "bin");
+    sb->fence_path = lb_path_join(sb->bin_dir, "fence");
+    sb->unfence_path = lb_path_join(sb->bin_dir, "unfence");
+
+    {
+        char hex[65];
+        unsigned long h;
+
+        lb_sha256_hex(sb->server_dir, strlen(sb->server_dir), hex);
+        hex[4] = '\0';
+        h = strtoul(hex, NULL, 16);
+        sb->port_base = SB_FIRST_PORT + (int)(h % 250) * 4;
+    }
+
     dep = lb_xcalloc(1, sizeof(*dep));
     dep->o = o;
     dep->dir = lb_xstrdup(sb->dir);
     dep->server_dir = lb_xasprintf("%s-deprecated", sb->server_dir);
     server_paths(dep);
     dep->cluster_name = SB_DEPRECATED_CLUSTER_NAME;
+    dep->port_base = sb->port_base;
     sb->dep = dep;
+
+    rep = lb_xcalloc(1, sizeof(*rep));
+    rep->o = o;
+    rep->dir = lb_xstrdup(sb->dir);
+    rep->server_dir = lb_xasprintf("%s-replica", sb->server_dir);
+    server_paths(rep);
+    rep->cluster_name = SB_REPLICA_CLUSTER_NAME;
+    rep->port_base = sb->port_base;
+    sb->rep = rep;
     return 0;
 }
 
@@ -135,6 +164,16 @@ void lb_sb_free(struct lb_sb *sb)
         lb_sb_free(sb->dep);
         free(sb->dep);
     }
+    if (sb->rep != NULL) {
+        lb_sb_free(sb->rep);
+        free(sb->rep);
+    }
+    free(sb->base_path);
+    free(sb->pgbr_dir);
+    free(sb->pgbr_conf);
+    free(sb->bin_dir);
+    free(sb->fence_path);
+    free(sb->unfence_path);
     free(sb->dir);
     free(sb->server_dir);
     free(sb->data_dir);
@@ -157,9 +196,11 @@ void lb_sb_free(struct lb_sb *sb)
  * progress lines and errors say which server they are about. */
 static const char *which(const struct lb_sb *sb)
 {
-    return sb->cluster_name != NULL && strcmp(sb->cluster_name, SB_DEPRECATED_CLUSTER_NAME) == 0
-               ? "deprecated "
-               : "";
+    if (sb->cluster_name != NULL && strcmp(sb->cluster_name, SB_DEPRECATED_CLUSTER_NAME) == 0)
+        return "deprecated ";
+    if (sb->cluster_name != NULL && strcmp(sb->cluster_name, SB_REPLICA_CLUSTER_NAME) == 0)
+        return "replica ";
+    return "";
 }
 
 /* Stop whatever server runs on the data directory: fast, else immediate. */
@@ -187,11 +228,17 @@ static int remove_sandbox_dir(struct lb_sb *sb, struct lb_err *err)
     char *pg_dep = lb_path_join(sb->dir, "pg-deprecated");
     int rc;
 
+    char *pg_rep = lb_path_join(sb->dir, "pg-replica");
+
     rc = lb_sb_rmtree(sb->backups_dir, err);
+    if (rc == 0)
+        rc = lb_sb_rmtree(sb->bin_dir, err);
     if (rc == 0)
         rc = lb_sb_rmtree(pg, err);
     if (rc == 0)
         rc = lb_sb_rmtree(pg_dep, err);
+    if (rc == 0)
+        rc = lb_sb_rmtree(pg_rep, err);
     if (rc == 0 && unlink(sb->env_path) != 0 && errno != ENOENT)
         rc = lb_err_set(err, LB_EIO, "rm %s: %s", sb->env_path, strerror(errno));
     if (rc == 0 && unlink(sb->state_path) != 0 && errno != ENOENT)
@@ -205,17 +252,58 @@ static int remove_sandbox_dir(struct lb_sb *sb, struct lb_err *err)
     }
     free(pg);
     free(pg_dep);
+    free(pg_rep);
     return rc;
 }
 
 /* A server of an existing sandbox: leave it running, wait for it, or start it. */
+/*
+ * Another server answers on this one's port (ours stopped, and someone
+ * else's sandbox took the port meanwhile): move ours to a free port,
+ * written last in postgresql.auto.conf so that it wins.
+ */
+static int move_port(struct lb_sb *sb, struct lb_err *err)
+{
+    char *auto_conf = lb_path_join(sb->data_dir, "postgresql.auto.conf");
+    int old = sb->port;
+    FILE *f = NULL;
+    int rc;
+
+    rc = lb_sb_free_port(&sb->port, sb->port_base, err);
+    if (rc != 0)
+        goto out;
+    lb_sb_progress(sb, "port %d is taken by another server: moving the %sserver to %d", old,
+                   which(sb), sb->port);
+    f = fopen(auto_conf, "a");
+    if (f == NULL || fprintf(f, "\n# lifeboat sandbox: port %d was taken\nport = %d\n", old,
+                             sb->port) < 0) {
+        rc = lb_err_set(err, LB_EIO, "%s: %s", auto_conf, strerror(errno));
+        goto out;
+    }
+    sb->port_moved = 1;
+out:
+    if (f != NULL && fclose(f) != 0 && rc == 0)
+        rc = lb_err_set(err, LB_EIO, "%s: %s", auto_conf, strerror(errno));
+    free(auto_conf);
+    return rc;
+}
+
 static int ensure_running(struct lb_sb *sb, struct lb_err *err)
 {
     int ready = 0;
+    int rc;
 
+    if (sb->port > 0 && lb_sb_has_cluster(sb) && !lb_cluster_running(sb->data_dir) &&
+        lb_sb_answers(sb, 3000)) {
+        rc = move_port(sb, err);
+        if (rc != 0)
+            return rc;
+    }
     if (lb_sb_answers(sb, 3000)) {
-        lb_sb_progress(sb, "%salready running on 127.0.0.1:%d",
-                       which(sb)[0] != '\0' ? "deprecated cluster " : "", sb->port);
+        lb_sb_progress(sb, "%s already running on 127.0.0.1:%d",
+                       which(sb)[0] == 'd' ? "deprecated cluster"
+                                           : which(sb)[0] == 'r' ? "replica" : "primary",
+                       sb->port);
         return 0;
     }
     if (lb_sb_pg_ctl_running(sb)) {
@@ -236,12 +324,18 @@ static int ensure_running(struct lb_sb *sb, struct lb_err *err)
     return 0;
 }
 
-/* A running (or stopped) sandbox: make sure its servers run and it has its file. */
+static int dump(struct lb_sb *sb, const struct lb_sb *from, const char *path,
+                const char *what, struct lb_err *err);
+static int repair(struct lb_sb *sb, int *changed, struct lb_err *err);
+
+/* An existing sandbox: put its topology back, make sure its servers run
+ * and its files are there. */
 static int resume(struct lb_sb *sb, struct lb_err *err)
 {
+    int changed = 0;
     int rc;
 
-    rc = ensure_running(sb, err);
+    rc = repair(sb, &changed, err);
     if (rc == 0 && sb->with_deprecated)
         rc = ensure_running(sb->dep, err);
     if (rc != 0)
@@ -250,7 +344,15 @@ static int resume(struct lb_sb *sb, struct lb_err *err)
         lb_sb_progress(sb, "keeping scale %d (sandbox down, then up, to change it)", sb->scale);
     if (sb->with_deprecated && !sb->o->with_deprecated)
         lb_sb_progress(sb, "keeping the deprecated cluster (sandbox down, then up, to drop it)");
-    if (!lb_file_exists(sb->env_path)) {
+    if (!lb_file_exists(sb->fence_path) || !lb_file_exists(sb->unfence_path) ||
+        sb->port_moved || sb->rep->port_moved || sb->dep->port_moved)
+        changed = 1;
+    if (changed) {
+        rc = lb_sb_write_fence_commands(sb, err);
+        if (rc == 0)
+            rc = lb_sb_state_write(sb, err);
+    }
+    if (rc == 0 && (changed || !lb_file_exists(sb->env_path))) {
         lb_sb_progress(sb, "writing %s", sb->env_path);
         rc = lb_sb_env_write(sb, err);
     }
@@ -425,11 +527,15 @@ static int wipe(struct lb_sb *sb, struct lb_err *err)
 {
     int rc;
 
-    rc = wipe_server(sb, err);
+    rc = wipe_server(sb->rep, err);
+    if (rc == 0)
+        rc = wipe_server(sb, err);
     if (rc == 0)
         rc = wipe_server(sb->dep, err);
     if (rc == 0)
         rc = lb_sb_rmtree(sb->backups_dir, err);
+    if (rc == 0)
+        rc = lb_sb_rmtree(sb->bin_dir, err);
     if (rc == 0 && unlink(sb->state_path) != 0 && errno != ENOENT)
         rc = lb_err_set(err, LB_EIO, "rm %s: %s", sb->state_path, strerror(errno));
     if (rc == 0 && unlink(sb->env_path) != 0 && errno != ENOENT)
@@ -456,7 +562,7 @@ static int make_server(struct lb_sb *sb, int *started, struct lb_err *err)
 
     rc = lb_sb_make_server_dir(sb, err);
     if (rc == 0)
-        rc = lb_sb_free_port(&sb->port, err);
+        rc = lb_sb_free_port(&sb->port, sb->port_base, err);
     if (rc != 0)
         return rc;
     lb_sb_progress(sb, "initdb in %s", sb->data_dir);
@@ -473,12 +579,348 @@ static int make_server(struct lb_sb *sb, int *started, struct lb_err *err)
     return rc;
 }
 
+/* The data directory is a standby's (standby.signal). */
+static int standby_dir(const struct lb_sb *s)
+{
+    char *f = lb_path_join(s->data_dir, "standby.signal");
+    int yes = lb_file_exists(f);
+
+    free(f);
+    return yes;
+}
+
+/* The live state of a server, through its own conninfo. */
+static int server_state(const struct lb_sb *s, struct lb_cluster_state *st, struct lb_err *err)
+{
+    char *ci = lb_sb_conninfo(s, "postgres");
+    struct lb_pg *c = NULL;
+    int rc;
+
+    rc = lb_pg_connect(ci, lb_mono_ms() + CONNECT_TIMEOUT_MS, &c, err);
+    if (rc == 0)
+        rc = lb_cluster_state_read(c, lb_mono_ms() + CONNECT_TIMEOUT_MS, st, err);
+    lb_pg_close(c);
+    free(ci);
+    return rc;
+}
+
+/* A server's timeline: live when it answers, else from its control file
+ * (-1 unknown). Its system identifier into sysid when asked. */
+static int server_timeline(const struct lb_sb *s, char *sysid)
+{
+    struct lb_cluster_state st;
+    struct lb_cluster_control ctl;
+    struct lb_err e = {0};
+
+    if (sysid != NULL)
+        sysid[0] = '\0';
+    if (lb_sb_answers(s, 2000) && server_state(s, &st, &e) == 0) {
+        if (sysid != NULL)
+            snprintf(sysid, 32, "%s", st.system_identifier);
+        return st.timeline;
+    }
+    lb_err_clear(&e);
+    if (lb_cluster_controldata(s->data_dir, lb_mono_ms() + 30 * 1000, &ctl, &e) != 0)
+        return -1;
+    if (sysid != NULL)
+        snprintf(sysid, 32, "%s", ctl.system_identifier);
+    return ctl.timeline;
+}
+
+/* Wait for a server to be as wanted (bounded). */
+static int wait_for(const struct lb_sb *s, enum lb_cluster_want want, int64_t ms,
+                    struct lb_err *err)
+{
+    struct lb_cluster_wait_opts wo = {0};
+    char *ci = lb_sb_conninfo(s, "postgres");
+    int rc;
+
+    wo.conninfo = ci;
+    wo.want = want;
+    wo.data_dir = s->data_dir;
+    wo.log_path = s->log_path;
+    wo.deadline_ms = lb_mono_ms() + ms;
+    rc = lb_cluster_wait(&wo, err);
+    free(ci);
+    return rc;
+}
+
+/*
+ * The primary is gone, a standby, or broken: rebuild it from the replica
+ * (promoted first if it still is a standby), which holds the same system
+ * (identifier, guard marker, data), so environment.lua stays true. A
+ * switchover, not a copy started as a second primary: the new primary is
+ * cloned as a standby of the replica, catches up, the replica stops (fast:
+ * its last WAL is sent and archived) and the new primary is promoted to a
+ * timeline of its own. Two servers never write the same timeline, so the
+ * WAL archive keeps one history a point-in-time recovery can follow. The
+ * replica is rebuilt from the new primary next.
+ */
+static int rebuild_primary(struct lb_sb *sb, const char *why, struct lb_err *err)
+{
+    struct lb_sb *rep = sb->rep;
+    struct lb_env_target t = {0};
+    struct lb_clone_opts co = {0};
+    struct lb_cluster_state st;
+    struct lb_tool_run run = {0};
+    struct lb_pg *c = NULL;
+    char *rep_ci = NULL, *pri_ci = NULL, *newdir = NULL, *old = NULL;
+    const char *settings[3];
+    int rc;
+
+    lb_sb_progress(sb, "%s: rebuilding the primary from the replica", why);
+    if (rep->port <= 0 || !lb_sb_has_cluster(rep)) {
+        rc = lb_err_set(err, LB_ESTATE, "%s, and there is no replica to rebuild it from", why);
+        goto out;
+    }
+    rc = ensure_running(rep, err);
+    if (rc == 0)
+        rc = server_state(rep, &st, err);
+    if (rc != 0) {
+        rc = lb_err_set(err, LB_ESTATE, "%s, and the replica is unusable: %s", why, err->msg);
+        goto out;
+    }
+    if (strcmp(st.system_identifier, sb->system_identifier) != 0) {
+        rc = lb_err_set(err, LB_ESTATE, "%s, and the replica is another system (%s, not %s)",
+                        why, st.system_identifier, sb->system_identifier);
+        goto out;
+    }
+    rep_ci = lb_sb_conninfo(rep, SB_DB);
+    pri_ci = lb_sb_conninfo(sb, SB_DB);
+    if (st.in_recovery) {
+        lb_sb_progress(sb, "promoting the replica to rebuild the primary from it");
+        rc = lb_pg_connect(rep_ci, lb_mono_ms() + CONNECT_TIMEOUT_MS, &c, err);
+        if (rc == 0)
+            rc = lb_cluster_promote(c, lb_mono_ms() + 120 * 1000, err);
+        lb_pg_close(c);
+        c = NULL;
+        if (rc != 0)
+            goto out;
+    }
+    if (lb_sb_has_cluster(sb) && lb_sb_pg_ctl_running(sb) && lb_sb_stop(sb, "immediate", err) != 0)
+        goto out;
+    rc = lb_sb_make_server_dir(sb, err);
+    if (rc != 0)
+        goto out;
+    newdir = lb_cluster_sibling_dir(sb->data_dir, "rebuild");
+    settings[0] = "unix_socket_directories";
+    settings[1] = sb->sock_dir;
+    settings[2] = NULL;
+    co.standby = 1;
+    co.port = sb->port;
+    co.cluster_name = SB_CLUSTER_NAME;
+    co.settings = settings;
+    co.run_as = sb->run_as;
+    rc = lb_cluster_clone(rep_ci, newdir, &co,
+                          lb_mono_ms() + (300 + 60 * (int64_t)sb->scale) * 1000, &run, err);
+    lb_tool_run_free(&run);
+    if (rc != 0)
+        goto out;
+    t.name = (char *)"staging";
+    t.data_dir = sb->data_dir;
+    rc = lb_cluster_swap_data_dir(&t, newdir, &old, err);
+    if (rc == 0 && old != NULL)
+        rc = lb_cluster_remove_dir(sb->data_dir, old, err);
+    if (rc == 0)
+        rc = lb_sb_start(sb, err);
+    if (rc == 0)
+        rc = wait_for(sb, LB_CLUSTER_STREAMING, 120 * 1000, err);
+    if (rc != 0)
+        goto out;
+    lb_sb_progress(sb, "switching over: stopping the replica, promoting the new primary");
+    rc = lb_sb_stop(rep, "fast", err);
+    if (rc == 0)
+        rc = lb_pg_connect(pri_ci, lb_mono_ms() + CONNECT_TIMEOUT_MS, &c, err);
+    if (rc == 0)
+        rc = lb_cluster_promote(c, lb_mono_ms() + 120 * 1000, err);
+    lb_pg_close(c);
+    c = NULL;
+    if (rc == 0)
+        rc = wait_for(sb, LB_CLUSTER_PRIMARY, 120 * 1000, err);
+    if (rc != 0)
+        goto out;
+    lb_sb_progress(sb, "the primary runs again on 127.0.0.1:%d (same system %s)", sb->port,
+                   sb->system_identifier);
+out:
+    if (rc != 0 && newdir != NULL) {
+        struct lb_err ignored = {0};
+        if (lb_file_exists(newdir))
+            lb_cluster_remove_dir(sb->data_dir, newdir, &ignored);
+    }
+    lb_pg_close(c);
+    free(rep_ci);
+    free(pri_ci);
+    free(newdir);
+    free(old);
+    return rc;
+}
+
+/* Remove what drills left beside a data directory ("data.old-…",
+ * "data.pitr-…" and their logs: restores, swaps) when no server runs on
+ * it. Runs after unfencing: DATA.FENCED is gone by then. */
+static void remove_leftovers(const struct lb_sb *sb, const struct lb_sb *s)
+{
+    char *base = lb_path_join(s->server_dir, "data.");
+    DIR *d = opendir(s->server_dir);
+    struct dirent *e;
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        char *path = lb_path_join(s->server_dir, e->d_name);
+        struct lb_err ignored = {0};
+        struct stat st;
+
+        if (lb_str_starts(path, base) && lstat(path, &st) == 0 &&
+            (!S_ISDIR(st.st_mode) || !lb_cluster_running(path))) {
+            lb_sb_progress(sb, "removing %s, left by a drill", path);
+            lb_sb_rmtree(path, &ignored);
+        }
+        free(path);
+    }
+    if (d != NULL)
+        closedir(d);
+    free(base);
+}
+
+/* The replica must be a running standby streaming from the primary. */
+static int repair_replica(struct lb_sb *sb, int *changed, struct lb_err *err)
+{
+    struct lb_sb *rep = sb->rep;
+    struct lb_cluster_state st;
+    const char *why = NULL;
+    char reason[1200];
+    int rc;
+
+    if (rep->port <= 0) {
+        why = "the sandbox has no replica yet";
+    } else if (!lb_sb_has_cluster(rep)) {
+        why = "the replica's data directory is gone";
+    } else if (!standby_dir(rep)) {
+        why = "the replica is no longer a standby (promoted)";
+    } else {
+        rc = ensure_running(rep, err);
+        if (rc == 0)
+            rc = wait_for(rep, LB_CLUSTER_STREAMING, 5000, err);
+        if (rc == LB_EINTR)
+            return rc;
+        if (rc == 0 && (rc = server_state(rep, &st, err)) == 0 &&
+            strcmp(st.system_identifier, sb->system_identifier) != 0)
+            rc = lb_err_set(err, LB_ESTATE, "another system (%s) answers on its port",
+                            st.system_identifier);
+        if (rc == 0) {
+            lb_sb_progress(sb, "the replica streams from the primary");
+            return 0;
+        }
+        snprintf(reason, sizeof(reason), "the replica does not stream from the primary (%s)",
+                 err->msg);
+        lb_err_clear(err);
+        why = reason;
+    }
+    lb_sb_progress(sb, "%s: building it", why);
+    *changed = 1;
+    return lb_sb_build_replica(sb, err);
+}
+
+/*
+ * Put the canonical topology back after a drill: unfence, start what is
+ * stopped, rebuild a primary that is gone or became a standby (from the
+ * replica), rebuild a replica that does not stream from the primary, take
+ * any backup layer that is missing. LB_ESTATE: start from scratch.
+ */
+static int repair(struct lb_sb *sb, int *changed, struct lb_err *err)
+{
+    struct lb_sb *rep = sb->rep;
+    struct lb_cluster_state st;
+    const char *why = NULL;
+    char reason[1200];
+    char *prov = NULL;
+    int rc = 0;
+
+    *changed = 0;
+    if (lb_sb_fenced(sb)) {
+        lb_sb_progress(sb, "the primary is fenced: unfencing it");
+        rc = lb_sb_unfence(sb, err);
+    }
+    if (rc == 0 && lb_sb_fenced(rep)) {
+        lb_sb_progress(sb, "the replica is fenced: unfencing it");
+        rc = lb_sb_unfence(rep, err);
+    }
+    if (rc != 0)
+        return rc;
+    /* A promoted replica on a newer timeline than the primary holds the
+     * system's live history (a failover): the primary follows it, so that
+     * the archive's newest timeline stays the live one and a recovery to
+     * the "latest" timeline restores what the system really holds. */
+    if (rep->port > 0 && lb_sb_has_cluster(rep) && !standby_dir(rep)) {
+        char rep_sysid[32];
+        int rep_tli = server_timeline(rep, rep_sysid);
+        int pri_tli = lb_sb_has_cluster(sb) ? server_timeline(sb, NULL) : -1;
+
+        if (rep_tli > 0 && strcmp(rep_sysid, sb->system_identifier) == 0 && rep_tli > pri_tli) {
+            snprintf(reason, sizeof(reason),
+                     "the replica was promoted (timeline %d, newer than the primary's %d)",
+                     rep_tli, pri_tli);
+            why = reason;
+        }
+    }
+    if (why != NULL) {
+        /* decided above */
+    } else if (!lb_sb_has_cluster(sb)) {
+        why = "the primary's data directory is gone";
+    } else if (standby_dir(sb)) {
+        why = "the primary is a standby now";
+    } else if ((rc = ensure_running(sb, err)) != 0 || (rc = server_state(sb, &st, err)) != 0) {
+        if (rc == LB_EINTR)
+            return rc;
+        snprintf(reason, sizeof(reason), "the primary does not run (%s)", err->msg);
+        lb_err_clear(err);
+        why = reason;
+    } else if (strcmp(st.system_identifier, sb->system_identifier) != 0) {
+        return lb_err_set(err, LB_ESTATE, "the primary is another system (%s, not %s)",
+                          st.system_identifier, sb->system_identifier);
+    } else if (st.in_recovery && wait_for(sb, LB_CLUSTER_PRIMARY, 60 * 1000, err) != 0) {
+        snprintf(reason, sizeof(reason), "the primary stays in recovery (%s)", err->msg);
+        lb_err_clear(err);
+        why = reason;
+    }
+    if (why != NULL) {
+        rc = rebuild_primary(sb, why, err);
+        if (rc != 0)
+            return rc;
+        *changed = 1;
+    }
+    rc = repair_replica(sb, changed, err);
+    if (rc != 0)
+        return rc;
+
+    /* Backup layers that are missing. */
+    if (!lb_file_exists(sb->dump_path)) {
+        if (sb->with_deprecated)
+            rc = dump(sb, sb->dep, sb->dump_path,
+                      "nightly dump (of the deprecated cluster, as in the incident)", err);
+        else
+            rc = dump(sb, sb, sb->dump_path, "nightly dump", err);
+    }
+    if (rc == 0 && sb->with_deprecated && !lb_file_exists(sb->staging_dump_path))
+        rc = dump(sb, sb, sb->staging_dump_path, "good dump of staging", err);
+    remove_leftovers(sb, sb);
+    remove_leftovers(sb, rep);
+    prov = lb_provenance_path(sb->base_path);
+    if (rc == 0 && !lb_file_exists(prov))
+        rc = lb_sb_basebackup(sb, err);
+    if (rc == 0)
+        rc = lb_sb_pgbackrest(sb, 0, err);
+    free(prov);
+    return rc;
+}
+
 static int create(struct lb_sb *sb, struct lb_err *err)
 {
     int started = 0, dep_started = 0;
     int rc;
 
     rc = check_socket_path(sb, err);
+    if (rc == 0)
+        rc = check_socket_path(sb->rep, err);
     if (rc == 0 && sb->with_deprecated)
         rc = check_socket_path(sb->dep, err);
     if (rc == 0)
@@ -506,6 +948,16 @@ static int create(struct lb_sb *sb, struct lb_err *err)
     } else {
         rc = dump(sb, sb, sb->dump_path, "nightly dump", err);
     }
+    if (rc == 0)
+        rc = lb_sb_pgbackrest(sb, 1, err);
+    if (rc == 0)
+        rc = lb_sb_basebackup(sb, err);
+    if (rc == 0) {
+        sb->rep->port = 0;
+        rc = lb_sb_build_replica(sb, err);
+    }
+    if (rc == 0)
+        rc = lb_sb_write_fence_commands(sb, err);
     if (rc != 0)
         goto out;
     sb->created_at = lb_wall_ms();
@@ -518,6 +970,8 @@ out:
     if (rc != 0) {
         /* Leave the files (server.log says why) but no stray server. */
         struct lb_err ignored = {0};
+        if (lb_sb_has_cluster(sb->rep) && lb_sb_pg_ctl_running(sb->rep))
+            lb_sb_stop(sb->rep, "immediate", &ignored);
         if (dep_started)
             lb_sb_stop(sb->dep, "immediate", &ignored);
         if (started)
@@ -530,6 +984,8 @@ int lb_sandbox_up(const struct lb_sandbox_opts *o, struct lb_err *err)
 {
     struct lb_sandbox_opts defaults = {0};
     struct lb_sb sb;
+    int64_t t0 = lb_mono_ms();
+    char took[32];
     int rc;
 
     if (o == NULL)
@@ -539,7 +995,7 @@ int lb_sandbox_up(const struct lb_sandbox_opts *o, struct lb_err *err)
     rc = lb_sb_init(&sb, o, err);
     if (rc != 0)
         goto out;
-    if (lb_file_exists(sb.state_path) && lb_sb_has_cluster(&sb)) {
+    if (lb_file_exists(sb.state_path)) {
         rc = lb_sb_state_read(&sb, err);
         if (rc == 0 && o->with_deprecated && !sb.with_deprecated) {
             /* Adding it would re-point the nightly dump of a sandbox others
@@ -549,23 +1005,46 @@ int lb_sandbox_up(const struct lb_sandbox_opts *o, struct lb_err *err)
                             "it down first (lifeboat sandbox down --dir %s)", sb.dir, sb.dir);
             goto out;
         }
-        if (rc == 0 && sb.with_deprecated && !lb_sb_has_cluster(sb.dep)) {
-            lb_sb_progress(&sb, "the deprecated cluster's data directory %s is gone: "
-                                "rebuilding", sb.dep->data_dir);
-        } else if (rc == 0) {
-            rc = resume(&sb, err);
-            goto out;
-        } else {
+        if (rc != 0) {
             lb_sb_progress(&sb, "%s: rebuilding the sandbox", err->msg);
             lb_err_clear(err);
             rc = 0;
+        } else if (sb.with_deprecated && !lb_sb_has_cluster(sb.dep)) {
+            lb_sb_progress(&sb, "the deprecated cluster's data directory %s is gone: "
+                                "rebuilding", sb.dep->data_dir);
+        } else {
+            /* A fenced directory may not even show its PG_VERSION. */
+            if (lb_sb_fenced(&sb)) {
+                lb_sb_progress(&sb, "the primary is fenced: unfencing it");
+                rc = lb_sb_unfence(&sb, err);
+            }
+            if (rc == 0 && lb_sb_fenced(sb.rep)) {
+                lb_sb_progress(&sb, "the replica is fenced: unfencing it");
+                rc = lb_sb_unfence(sb.rep, err);
+            }
+            if (rc != 0)
+                goto out;
+            if (!lb_sb_has_cluster(&sb) && !lb_sb_has_cluster(sb.rep)) {
+                lb_sb_progress(&sb, "the server's data directory %s is gone: rebuilding",
+                               sb.data_dir);
+            } else {
+                rc = resume(&sb, err);
+                if (rc != LB_ESTATE)
+                    goto done;
+                lb_sb_progress(&sb, "%s: rebuilding the sandbox from scratch", err->msg);
+                lb_err_clear(err);
+                rc = 0;
+            }
         }
         sb.scale = o->scale > 0 ? o->scale : sb.scale;
-    } else if (lb_file_exists(sb.state_path)) {
-        lb_sb_progress(&sb, "the server's data directory %s is gone: rebuilding", sb.data_dir);
     }
     sb.with_deprecated = sb.with_deprecated || o->with_deprecated;
     rc = create(&sb, err);
+done:
+    if (rc == 0) {
+        lb_duration_format(lb_mono_ms() - t0, took, sizeof(took));
+        lb_sb_progress(&sb, "up in %s", took);
+    }
 out:
     lb_sb_free(&sb);
     return rc;
@@ -582,10 +1061,17 @@ int lb_sandbox_down(const struct lb_sandbox_opts *o, struct lb_err *err)
     rc = lb_sb_init(&sb, o, err);
     if (rc != 0)
         goto out;
-    /* Both servers, whatever sandbox.json says (it may be gone). */
-    rc = stop_server(sb.dep, err);
+    /* Every server, whatever sandbox.json says (it may be gone). */
+    rc = stop_server(sb.rep, err);
+    if (rc == 0)
+        rc = stop_server(sb.dep, err);
     if (rc == 0)
         rc = stop_server(&sb, err);
+    if (rc != 0)
+        goto out;
+    if (lb_file_exists(sb.rep->server_dir))
+        lb_sb_progress(&sb, "removing %s", sb.rep->server_dir);
+    rc = lb_sb_rmtree(sb.rep->server_dir, err);
     if (rc != 0)
         goto out;
     if (lb_file_exists(sb.dep->server_dir))
@@ -607,11 +1093,43 @@ out:
     return rc;
 }
 
+/* Role, streaming and lag of one server, as status reports them. */
+static void server_status(const struct lb_sb *s, int running, char *role, size_t rolesz,
+                          int *timeline, int *streaming, int64_t *lag, int64_t *age)
+{
+    struct lb_cluster_state st;
+    struct lb_err e = {0};
+
+    *timeline = -1;
+    *streaming = 0;
+    *lag = -1;
+    *age = -1;
+    if (lb_sb_fenced(s)) {
+        snprintf(role, rolesz, "fenced");
+        return;
+    }
+    if (!running) {
+        snprintf(role, rolesz, "%s", lb_sb_has_cluster(s) ? "stopped" : "missing");
+        return;
+    }
+    if (server_state(s, &st, &e) != 0) {
+        snprintf(role, rolesz, "unreachable");
+        return;
+    }
+    snprintf(role, rolesz, "%s", st.in_recovery ? "standby" : "primary");
+    *timeline = st.timeline;
+    *streaming = st.streaming;
+    *lag = st.replay_lag_bytes;
+    *age = st.replay_age_ms;
+}
+
 int lb_sandbox_status(const struct lb_sandbox_opts *o, struct lb_sandbox_status *st,
                       struct lb_err *err)
 {
     struct lb_sandbox_opts defaults = {0};
     struct lb_sb sb;
+    int streaming;
+    int64_t lag, age;
     int rc;
 
     memset(st, 0, sizeof(*st));
@@ -632,7 +1150,87 @@ int lb_sandbox_status(const struct lb_sandbox_opts *o, struct lb_sandbox_status 
         st->deprecated_port = sb.dep->port;
         st->deprecated_running = lb_sb_answers(sb.dep, 2000) || lb_sb_pg_ctl_running(sb.dep);
     }
+    st->primary_timeline = -1;
+    st->replica_timeline = -1;
+    st->replica_lag_bytes = -1;
+    st->replica_replay_age_ms = -1;
+    if (!st->exists)
+        goto out;
+    server_status(&sb, st->running, st->primary_role, sizeof(st->primary_role),
+                  &st->primary_timeline, &streaming, &lag, &age);
+    st->replica = sb.rep->port > 0;
+    if (st->replica) {
+        st->replica_port = sb.rep->port;
+        st->replica_running = lb_sb_answers(sb.rep, 2000) || lb_sb_pg_ctl_running(sb.rep);
+        server_status(sb.rep, st->replica_running, st->replica_role, sizeof(st->replica_role),
+                      &st->replica_timeline, &st->replica_streaming, &st->replica_lag_bytes,
+                      &st->replica_replay_age_ms);
+    }
+    st->pgbackrest = lb_file_exists(sb.pgbr_conf);
 out:
     lb_sb_free(&sb);
     return rc;
+}
+
+char *lb_sandbox_status_format(const struct lb_sandbox_status *st, int json)
+{
+    struct lb_buf b = {0};
+
+    if (json) {
+        lb_buf_printf(&b,
+                      "{\"exists\": %s, \"running\": %s, \"port\": %d, \"server_dir\": \"%s\", "
+                      "\"environment\": \"%s\", \"primary\": {\"role\": \"%s\", \"timeline\": %d}, "
+                      "\"replica\": ",
+                      st->exists ? "true" : "false", st->running ? "true" : "false", st->port,
+                      st->server_dir, st->env_path,
+                      st->primary_role[0] ? st->primary_role : "unknown", st->primary_timeline);
+        if (st->replica)
+            lb_buf_printf(&b,
+                          "{\"port\": %d, \"running\": %s, \"role\": \"%s\", \"streaming\": %s, "
+                          "\"timeline\": %d, \"lag_bytes\": %lld, \"replay_age_ms\": %lld}",
+                          st->replica_port, st->replica_running ? "true" : "false",
+                          st->replica_role[0] ? st->replica_role : "unknown",
+                          st->replica_streaming ? "true" : "false", st->replica_timeline,
+                          (long long)st->replica_lag_bytes,
+                          (long long)st->replica_replay_age_ms);
+        else
+            lb_buf_adds(&b, "null");
+        lb_buf_printf(&b, ", \"pgbackrest\": %s, \"deprecated\": %s, \"deprecated_port\": %d, "
+                          "\"deprecated_running\": %s}\n",
+                      st->pgbackrest ? "true" : "false", st->deprecated ? "true" : "false",
+                      st->deprecated_port, st->deprecated_running ? "true" : "false");
+        return lb_buf_steal(&b);
+    }
+    lb_buf_printf(&b, "sandbox %s%s\n", st->exists ? "exists" : "does not exist",
+                  st->exists ? (st->running ? ", running" : ", stopped") : "");
+    if (st->exists) {
+        lb_buf_printf(&b, "  primary (us-east-1): port %d, %s", st->port,
+                      st->primary_role[0] ? st->primary_role : "unknown");
+        if (st->primary_timeline > 0)
+            lb_buf_printf(&b, ", timeline %d", st->primary_timeline);
+        lb_buf_addc(&b, '\n');
+        if (st->replica) {
+            lb_buf_printf(&b, "  replica (us-west-2): port %d, %s", st->replica_port,
+                          st->replica_role[0] ? st->replica_role : "unknown");
+            if (strcmp(st->replica_role, "standby") == 0) {
+                lb_buf_adds(&b, st->replica_streaming ? ", streaming" : ", NOT streaming");
+                if (st->replica_lag_bytes >= 0)
+                    lb_buf_printf(&b, ", replay lag %lld bytes", (long long)st->replica_lag_bytes);
+                if (st->replica_replay_age_ms >= 0) {
+                    char d[32];
+                    lb_duration_format(st->replica_replay_age_ms, d, sizeof(d));
+                    lb_buf_printf(&b, ", last replayed commit %s ago", d);
+                }
+            }
+            lb_buf_addc(&b, '\n');
+        } else {
+            lb_buf_adds(&b, "  replica (us-west-2): none\n");
+        }
+    }
+    lb_buf_printf(&b, "  server data and sockets: %s\n  environment: %s\n", st->server_dir,
+                  st->env_path);
+    if (st->deprecated)
+        lb_buf_printf(&b, "  deprecated cluster: port %d, %s\n", st->deprecated_port,
+                      st->deprecated_running ? "running" : "stopped");
+    return lb_buf_steal(&b);
 }

@@ -17,6 +17,11 @@
 #define SB_DB "inventory"
 #define SB_USER "lifeboat"
 #define SB_OS_USER "postgres"
+#define SB_REPLICA_CLUSTER_NAME "sandbox-us-west-2"
+#define SB_REPLICA_SLOT "sandbox_us_west_2"
+#define SB_STANZA "inventory"
+/* Ports are looked for from SB_FIRST_PORT plus a per-sandbox offset. */
+#define SB_FIRST_PORT 54321
 
 /*
  * A sandbox directory and the server that belongs to it. The deprecated
@@ -42,6 +47,26 @@ struct lb_sb {
     struct lb_sb *dep;
     int with_deprecated;
 
+    /* The streaming replica ("us-west-2"): its own server directory
+     * "<server_dir>-replica" (data, sock, server.log), its port in
+     * sandbox.json; it archives into the primary's WAL archive once
+     * promoted. */
+    struct lb_sb *rep;
+
+    /* Backup layers beyond the nightly dump (NULL in dep and rep). */
+    char *base_path;      /* D/backups/base: pg_basebackup, plain format */
+    char *pgbr_dir;       /* <server_dir>/pgbackrest: config, repo1, repo2, logs */
+    char *pgbr_conf;      /* <pgbr_dir>/pgbackrest.conf */
+    char *bin_dir;        /* D/bin: the fence and unfence commands */
+    char *fence_path, *unfence_path;
+
+    /* Where this sandbox looks for free ports first: SB_FIRST_PORT plus an
+     * offset from its server directory's name, so that sandboxes of other
+     * checkouts rarely reach for the same ports (a server stopped by a
+     * drill leaves its port free for anyone). */
+    int port_base;
+    int port_moved;       /* up found its port taken by another server and moved it */
+
     /* Recorded in sandbox.json. */
     int port;
     int scale;
@@ -66,8 +91,11 @@ char *lb_sb_conninfo(const struct lb_sb *sb, const char *db);
 /* Create the server directory (and sock/, archive/), owned by the postgres
  * OS user when root. */
 int lb_sb_make_server_dir(struct lb_sb *sb, struct lb_err *err);
-/* A TCP port on 127.0.0.1 nothing listens on (from 54321 up). */
-int lb_sb_free_port(int *port, struct lb_err *err);
+/* 1 if nothing is bound to 127.0.0.1:port. */
+int lb_sb_port_free(int port);
+/* A TCP port on 127.0.0.1 nothing listens on: from `from` up, else from
+ * SB_FIRST_PORT up. */
+int lb_sb_free_port(int *port, int from, struct lb_err *err);
 int lb_sb_initdb(struct lb_sb *sb, struct lb_err *err);
 /* Append the sandbox's settings (sb->port, sockets, archiving) to
  * postgresql.conf. */
@@ -87,8 +115,41 @@ int lb_sb_wait_ready(const struct lb_sb *sb, int64_t timeout_ms);
 int lb_sb_pg_ctl_running(const struct lb_sb *sb);
 /* 1 if the data directory holds a cluster (PG_VERSION). */
 int lb_sb_has_cluster(const struct lb_sb *sb);
-/* rm -r of a directory tree (no error if it does not exist). */
+/* rm -r of a directory tree (no error if it does not exist); directories
+ * a fence closed (mode 000) are opened on the way. */
 int lb_sb_rmtree(const char *path, struct lb_err *err);
+/* The archive_command of every sandbox server: copy into the WAL archive
+ * (an identical copy already there is fine) and, once pgBackRest is set
+ * up (with_pgbackrest), push to its stanza too. Caller frees. */
+char *lb_sb_archive_command(const struct lb_sb *sb, int with_pgbackrest);
+/* Append lines to the server's postgresql.conf. */
+int lb_sb_conf_append(const struct lb_sb *sb, const char *text, struct lb_err *err);
+
+/* ---- layers (layers.c) ------------------------------------------------- */
+
+/* 1 when the server's data directory is fenced (marker or mode 000). */
+int lb_sb_fenced(const struct lb_sb *s);
+/* Undo a fence (mode 0700, marker removed); nothing to undo is fine. */
+int lb_sb_unfence(const struct lb_sb *s, struct lb_err *err);
+/* D/bin/fence and D/bin/unfence, the commands environment.lua declares. */
+int lb_sb_write_fence_commands(const struct lb_sb *sb, struct lb_err *err);
+/* pgBackRest: config, stanza-create, archive_command pushing to it, check,
+ * and a full backup into each repo that has none (or all with force). */
+int lb_sb_pgbackrest(struct lb_sb *sb, int force, struct lb_err *err);
+/* The base backup in D/backups/base with its provenance. */
+int lb_sb_basebackup(struct lb_sb *sb, struct lb_err *err);
+/* Clone the replica from the primary (pg_basebackup -R, slot), start it
+ * and wait until it streams. A previous replica is removed first. */
+int lb_sb_build_replica(struct lb_sb *sb, struct lb_err *err);
+/*
+ * An existing sandbox: put the canonical topology back after a drill
+ * changed it (fences, stopped servers, a promoted replica, a primary that
+ * is gone or a standby, a replica that does not stream from the primary),
+ * and take any backup layer that is missing. *changed is set when
+ * something was rebuilt. LB_ESTATE when the primary cannot be recovered
+ * from either server: the caller rebuilds from scratch.
+ */
+int lb_sb_repair(struct lb_sb *sb, int *changed, struct lb_err *err);
 
 /* ---- seed (seed.c) ----------------------------------------------------- */
 

@@ -21,7 +21,6 @@
 #include "lifeboat/proc.h"
 #include "sandbox_int.h"
 
-#define FIRST_PORT 54321
 #define PORT_TRIES 200
 #define TOOL_TIMEOUT_MS (120 * 1000)
 #define PG_CTL_WAIT_S "60"
@@ -99,10 +98,14 @@ static int port_free(int port)
 {
     struct sockaddr_in a;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
     int ok;
 
     if (fd < 0)
         return 0;
+    /* As PostgreSQL binds: a port whose old connections linger in
+     * TIME_WAIT (a server just stopped) is free. */
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
@@ -112,19 +115,29 @@ static int port_free(int port)
     return ok;
 }
 
-int lb_sb_free_port(int *port, struct lb_err *err)
+int lb_sb_port_free(int port)
 {
-    int p;
+    return port > 0 && port < 65536 && port_free(port);
+}
 
-    /* Predictable ports first, like the examples in the docs. */
-    for (p = FIRST_PORT; p < FIRST_PORT + PORT_TRIES; p++) {
-        if (port_free(p)) {
-            *port = p;
-            return 0;
+int lb_sb_free_port(int *port, int from, struct lb_err *err)
+{
+    int starts[2];
+    int i, p;
+
+    starts[0] = from > 0 && from < 65536 - PORT_TRIES ? from : SB_FIRST_PORT;
+    starts[1] = SB_FIRST_PORT;
+    for (i = 0; i < 2; i++) {
+        for (p = starts[i]; p < starts[i] + PORT_TRIES; p++) {
+            if (port_free(p)) {
+                *port = p;
+                return 0;
+            }
         }
     }
-    return lb_err_set(err, LB_EIO, "no free TCP port on 127.0.0.1 in %d-%d", FIRST_PORT,
-                      FIRST_PORT + PORT_TRIES - 1);
+    return lb_err_set(err, LB_EIO, "no free TCP port on 127.0.0.1 in %d-%d or %d-%d",
+                      starts[0], starts[0] + PORT_TRIES - 1, SB_FIRST_PORT,
+                      SB_FIRST_PORT + PORT_TRIES - 1);
 }
 
 /*
@@ -205,24 +218,69 @@ static void sh_quote(struct lb_buf *b, const char *s)
     lb_buf_addc(b, '\'');
 }
 
+char *lb_sb_archive_command(const struct lb_sb *sb, int with_pgbackrest)
+{
+    struct lb_buf cmd = {0};
+    char *dest = lb_path_join(sb->archive_dir, "%f");
+    char *tmp = lb_xasprintf("%s.tmp", dest);
+
+    /* Never overwrite a different file of the same name (two servers
+     * sharing the archive after a failover), but accept an identical one:
+     * a retry after the copy worked and the push failed must succeed. */
+    lb_buf_adds(&cmd, "test ! -f ");
+    sh_quote(&cmd, dest);
+    lb_buf_adds(&cmd, " && cp %p ");
+    sh_quote(&cmd, tmp);
+    lb_buf_adds(&cmd, " && mv ");
+    sh_quote(&cmd, tmp);
+    lb_buf_addc(&cmd, ' ');
+    sh_quote(&cmd, dest);
+    lb_buf_adds(&cmd, " || cmp -s %p ");
+    sh_quote(&cmd, dest);
+    if (with_pgbackrest && sb->pgbr_conf != NULL) {
+        /* The server runs it from its data directory: pg1-path is that
+         * directory, so a promoted replica or a restored copy pushes its
+         * own WAL, not the primary's file of the same name. */
+        lb_buf_adds(&cmd, " && pgbackrest --config=");
+        sh_quote(&cmd, sb->pgbr_conf);
+        lb_buf_adds(&cmd, " --stanza=" SB_STANZA " --pg1-path=\"$(pwd -P)\" archive-push %p");
+    }
+    free(dest);
+    free(tmp);
+    return lb_buf_steal(&cmd);
+}
+
+int lb_sb_conf_append(const struct lb_sb *sb, const char *text, struct lb_err *err)
+{
+    char *path = lb_path_join(sb->data_dir, "postgresql.conf");
+    size_t len = strlen(text);
+    FILE *f = fopen(path, "a");
+    int rc = 0;
+
+    if (f == NULL) {
+        rc = lb_err_set(err, LB_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (fwrite(text, 1, len, f) != len)
+        rc = lb_err_set(err, LB_EIO, "%s: %s", path, strerror(errno));
+    if (fclose(f) != 0 && rc == 0)
+        rc = lb_err_set(err, LB_EIO, "%s: %s", path, strerror(errno));
+out:
+    free(path);
+    return rc;
+}
+
 int lb_sb_configure(struct lb_sb *sb, struct lb_err *err)
 {
     struct lb_buf conf = {0};
-    struct lb_buf cmd = {0};
-    char *path = lb_path_join(sb->data_dir, "postgresql.conf");
-    char *dest = lb_path_join(sb->archive_dir, "%f");
-    FILE *f = NULL;
+    char *cmd = NULL;
     int rc = 0;
 
     if (strchr(sb->server_dir, '\n') != NULL) {
         rc = lb_err_set(err, LB_EINVAL, "server directory name holds a newline");
         goto out;
     }
-    lb_buf_adds(&cmd, "test ! -f ");
-    sh_quote(&cmd, dest);
-    lb_buf_adds(&cmd, " && cp %p ");
-    sh_quote(&cmd, dest);
-
+    cmd = lb_sb_archive_command(sb, 0);
     lb_buf_adds(&conf, "\n# ---- lifeboat sandbox ----\n");
     lb_buf_printf(&conf, "port = %d\n", sb->port);
     lb_buf_adds(&conf, "listen_addresses = '127.0.0.1'\nunix_socket_directories = ");
@@ -230,9 +288,17 @@ int lb_sb_configure(struct lb_sb *sb, struct lb_err *err)
     lb_buf_adds(&conf, "\ncluster_name = ");
     conf_quote(&conf, sb->cluster_name != NULL ? sb->cluster_name : SB_CLUSTER_NAME);
     lb_buf_adds(&conf, "\n");
-    lb_buf_adds(&conf, "wal_level = replica\nmax_wal_senders = 10\narchive_mode = on\n"
+    lb_buf_adds(&conf, "wal_level = replica\nmax_wal_senders = 10\nmax_replication_slots = 10\n"
+                       "hot_standby = on\n"
+                       "# A standby whose primary restarted reconnects within a second.\n"
+                       "wal_retrieve_retry_interval = '1s'\n"
+                       "# A replica stopped by a drill must not fill the disk.\n"
+                       "max_slot_wal_keep_size = '1GB'\n"
+                       "# backup_label's START TIME, read back as a base backup's time.\n"
+                       "log_timezone = 'UTC'\n"
+                       "archive_mode = on\n"
                        "archive_command = ");
-    conf_quote(&conf, cmd.data);
+    conf_quote(&conf, cmd);
     lb_buf_adds(&conf,
                 "\n"
                 "# fsync = off: a sandbox is rebuilt, never recovered, and seeding is\n"
@@ -242,22 +308,10 @@ int lb_sb_configure(struct lb_sb *sb, struct lb_err *err)
                 "logging_collector = off\n"
                 "log_destination = 'stderr'\n"
                 "log_line_prefix = '%m [%p] '\n");
-    f = fopen(path, "a");
-    if (f == NULL) {
-        rc = lb_err_set(err, LB_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (fwrite(conf.data, 1, conf.len, f) != conf.len) {
-        rc = lb_err_set(err, LB_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
+    rc = lb_sb_conf_append(sb, conf.data, err);
 out:
-    if (f != NULL && fclose(f) != 0 && rc == 0)
-        rc = lb_err_set(err, LB_EIO, "%s: %s", path, strerror(errno));
     lb_buf_free(&conf);
-    lb_buf_free(&cmd);
-    free(path);
-    free(dest);
+    free(cmd);
     return rc;
 }
 
@@ -474,6 +528,9 @@ int lb_sb_rmtree(const char *path, struct lb_err *err)
             return lb_err_set(err, LB_EIO, "rm %s: %s", path, strerror(errno));
         return 0;
     }
+    /* A fenced data directory (mode 000). */
+    if ((st.st_mode & 0700) != 0700)
+        (void)chmod(path, (st.st_mode & 07777) | 0700);
     d = opendir(path);
     if (d == NULL)
         return lb_err_set(err, LB_EIO, "%s: %s", path, strerror(errno));

@@ -698,18 +698,6 @@ static int differs(const struct lb_table_fp *b, const struct vtable *a, double t
     return diff > tolerance * (double)b->rows;
 }
 
-struct fkrun {
-    struct vfk *fks;
-    int samples;
-    int64_t deadline;
-};
-
-static int fk_task(void *ctx, struct lb_pg *conn, size_t i, struct lb_err *err)
-{
-    struct fkrun *x = ctx;
-    return vfk_check(conn, &x->fks[i], x->samples, 0, x->deadline, err);
-}
-
 int lb_validate_compare(struct lb_pg *c, const struct lb_baseline *before,
                         const struct lb_compare_opts *o, struct lb_comparison *out,
                         struct lb_err *err)
@@ -718,7 +706,7 @@ int lb_validate_compare(struct lb_pg *c, const struct lb_baseline *before,
     struct names nm = {0};
     struct work w;
     struct vpool pool;
-    struct fkrun fx;
+    struct vfk *fks = NULL;
     unsigned char *want = NULL;
     const char **names = NULL;
     size_t i, nfks = 0;
@@ -726,7 +714,6 @@ int lb_validate_compare(struct lb_pg *c, const struct lb_baseline *before,
     int open = 0, fingerprint, rc = 0;
 
     memset(&w, 0, sizeof(w));
-    memset(&fx, 0, sizeof(fx));
     if (out != NULL)
         memset(out, 0, sizeof(*out));
     if (c == NULL || before == NULL || out == NULL)
@@ -818,12 +805,10 @@ int lb_validate_compare(struct lb_pg *c, const struct lb_baseline *before,
     tasks_clear(&w);
 
     if (o->foreign_keys) {
-        rc = vfk_list(c, nm.items, nm.n, deadline, &fx.fks, &nfks, err);
+        rc = vfk_list(c, nm.items, nm.n, deadline, &fks, &nfks, err);
         if (rc != 0)
             goto out;
-        fx.samples = w.samples;
-        fx.deadline = deadline;
-        rc = pool_run(&pool, nfks, fk_task, &fx, err);
+        rc = vfk_run(&pool, fks, nfks, w.samples, 0, 0, deadline, err);
         if (rc != 0)
             goto out;
     }
@@ -833,8 +818,8 @@ int lb_validate_compare(struct lb_pg *c, const struct lb_baseline *before,
         goto out;
     out->after = to_baseline(&w, fingerprint, w.nconns);
     if (o->foreign_keys) {
-        vfk_report(fx.fks, nfks, &out->fks);
-        fx.fks = NULL;
+        vfk_report(fks, nfks, &out->fks);
+        fks = NULL;
         nfks = 0;
         out->fks_checked = 1;
     }
@@ -842,9 +827,9 @@ int lb_validate_compare(struct lb_pg *c, const struct lb_baseline *before,
 out:
     if (open)
         pool_close(&pool, 0, NULL);
-    if (fx.fks != NULL) {
+    if (fks != NULL) {
         struct lb_fk_report discard;
-        vfk_report(fx.fks, nfks, &discard);
+        vfk_report(fks, nfks, &discard);
         lb_fk_report_free(&discard);
     }
     if (rc != 0)

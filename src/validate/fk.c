@@ -32,7 +32,9 @@ static const char LIST_SQL[] =
     "     AND (pg_catalog.string_to_array(x.indkey::pg_catalog.text, ' ')::pg_catalog.int2[])"
     "         [1:pg_catalog.array_length(k.conkey, 1)] OPERATOR(pg_catalog.@>) k.conkey"
     " )::pg_catalog.int4::pg_catalog.text,"
-    " cc.oid::pg_catalog.text"
+    " cc.oid::pg_catalog.text,"
+    " (ca.atttypid IN (20, 21, 23) AND pa.atttypid IN (20, 21, 23))::pg_catalog.int4::pg_catalog.text,"
+    " COALESCE(pg_catalog.pg_table_size(pc.oid), 0)::pg_catalog.text"
     " FROM pg_catalog.pg_constraint k"
     " JOIN pg_catalog.pg_class cc ON cc.oid = k.conrelid"
     " JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace"
@@ -100,6 +102,11 @@ static void vfk_free_one(struct vfk *f)
     free(f->complete);
     free(f->keys_sql);
     free(f->order_sql);
+    free(f->quoted);
+    free(f->parent_col);
+    free(f->sample_inner);
+    free(f->sample_outer);
+    free(f->sample_order);
     free(f->v.constraint);
     free(f->v.table);
     free(f->v.references);
@@ -141,8 +148,9 @@ void lb_fk_report_free(struct lb_fk_report *r)
 
 /* Builders of one constraint's SQL pieces, column by column. */
 struct fkbuild {
-    struct lb_buf join, notnull, anynull, allnull, keys, order, cols, refcols;
-    int ncols;
+    struct lb_buf join, notnull, anynull, allnull, keys, order, cols, refcols, quoted;
+    char *parent_col;
+    int ncols, all_int;
 };
 
 static void fkbuild_free(struct fkbuild *b)
@@ -153,8 +161,10 @@ static void fkbuild_free(struct fkbuild *b)
     lb_buf_free(&b->allnull);
     lb_buf_free(&b->keys);
     lb_buf_free(&b->order);
+    lb_buf_free(&b->quoted);
     lb_buf_free(&b->cols);
     lb_buf_free(&b->refcols);
+    free(b->parent_col);
 }
 
 static char *qualified(struct lb_pg *c, const char *schema, const char *table, int only,
@@ -186,6 +196,8 @@ static int finish_fk(struct lb_pg *c, const struct lb_pg_result *r, int first, s
     f->v.count = -1;
     if (lb_parse_int64(lb_pg_value(r, first, 14), &f->child_bytes) != 0)
         f->child_bytes = 0;
+    if (lb_parse_int64(lb_pg_value(r, first, 18), &f->parent_bytes) != 0)
+        f->parent_bytes = 0;
     f->indexed = lb_pg_value(r, first, 15) != NULL && strcmp(lb_pg_value(r, first, 15), "1") == 0;
     f->from_child = qualified(c, lb_pg_value(r, first, 2), lb_pg_value(r, first, 3),
                               ckind == NULL || ckind[0] != 'p', "lb_c");
@@ -194,9 +206,14 @@ static int finish_fk(struct lb_pg *c, const struct lb_pg_result *r, int first, s
     if (f->from_child == NULL || f->from_parent == NULL)
         return lb_err_set(err, LB_EDB, "cannot quote the tables of %s", f->v.constraint);
     f->ncols = b->ncols;
+    f->int_key = b->ncols == 1 && b->all_int;
+    f->parent_col = b->parent_col;
+    b->parent_col = NULL;
     f->join = lb_xstrdup(b->join.data);
     f->keys_sql = lb_xstrdup(b->keys.data);
     f->order_sql = lb_xstrdup(b->order.data);
+    f->quoted = lb_xcalloc(b->quoted.len + 1, 1);
+    memcpy(f->quoted, b->quoted.data, b->quoted.len);
     /* MATCH SIMPLE: a key with a NULL column needs no parent. MATCH FULL:
      * all NULL needs none; some NULL is itself a violation. */
     if (match != NULL && match[0] == 'f' && b->ncols > 1)
@@ -263,6 +280,13 @@ int vfk_list(struct lb_pg *c, const struct vname *scope, size_t nscope, int64_t 
         lb_buf_printf(&b.allnull, "%slb_c.%s IS NULL", sep, qc);
         lb_buf_printf(&b.keys, "%slb_c.%s::pg_catalog.text", b.ncols > 0 ? ", " : "", qc);
         lb_buf_printf(&b.order, "%slb_c.%s", b.ncols > 0 ? ", " : "", qc);
+        /* NUL-separated: split again when samples name rows by these. */
+        lb_buf_add(&b.quoted, qc, strlen(qc) + 1);
+        if (b.ncols == 0) {
+            b.parent_col = lb_xstrdup(qp);
+            b.all_int = lb_pg_value(&r, row, 17) != NULL &&
+                        strcmp(lb_pg_value(&r, row, 17), "1") == 0;
+        }
         lb_buf_printf(&b.cols, "%s%s", b.ncols > 0 ? ", " : "", ccol);
         lb_buf_printf(&b.refcols, "%s%s", b.ncols > 0 ? ", " : "", pcol);
         b.ncols++;
@@ -301,116 +325,324 @@ out:
     return rc;
 }
 
-static int set_hashjoin(struct lb_pg *c, const char *value, int64_t deadline, char **prev,
-                        struct lb_err *err)
-{
-    const char *params[1];
+/* How a merge count runs: no hash join, no parallel workers of the server
+ * (a parallel merge anti-join reads the whole parent in every worker; the
+ * pool is the parallelism), no JIT (nothing to compile in a count). */
+static const char *const MERGE_NAMES[3] = {"enable_hashjoin", "max_parallel_workers_per_gather",
+                                           "jit"};
+static const char *const MERGE_VALUES[3] = {"off", "0", "off"};
 
-    params[0] = value;
+/* Set the first nsettings of them to values (NULL: the merge values; 2
+ * leaves the parallel workers out); prev, if not NULL, gets the old ones. */
+static int set_merge(struct lb_pg *c, const char *const *values, int nsettings,
+                     int64_t deadline, char **prev, struct lb_err *err)
+{
+    static const int order[3] = {0, 2, 1};
+    struct lb_pg_result r = {0};
+    struct lb_buf sql = {0};
+    const char *params[6];
+    int i, rc;
+
     if (prev != NULL) {
-        int rc = lb_pg_scalar(c, "SELECT pg_catalog.current_setting('enable_hashjoin')", 0, NULL,
-                              deadline, prev, err);
+        rc = lb_pg_query(c, "SELECT pg_catalog.current_setting('enable_hashjoin'),"
+                            " pg_catalog.current_setting('max_parallel_workers_per_gather'),"
+                            " pg_catalog.current_setting('jit')",
+                         0, NULL, deadline, &r, err);
         if (rc != 0)
             return rc;
+        for (i = 0; i < 3; i++)
+            prev[i] = lb_xstrdup(lb_pg_value(&r, 0, i));
+        lb_pg_result_free(&r);
     }
-    return lb_pg_query(c, "SELECT pg_catalog.set_config('enable_hashjoin', $1, true)", 1,
-                       params, deadline, NULL, err);
+    lb_buf_adds(&sql, "SELECT ");
+    for (i = 0; i < nsettings; i++) {
+        int k = order[i];
+        params[2 * i] = MERGE_NAMES[k];
+        params[2 * i + 1] = values != NULL ? values[k] : MERGE_VALUES[k];
+        lb_buf_printf(&sql, "%spg_catalog.set_config($%d, $%d, true)", i > 0 ? ", " : "",
+                      2 * i + 1, 2 * i + 2);
+    }
+    rc = lb_pg_query(c, sql.data, 2 * nsettings, params, deadline, NULL, err);
+    lb_buf_free(&sql);
+    return rc;
 }
 
-int vfk_check(struct lb_pg *c, struct vfk *fk, int samples, int merge, int64_t deadline,
-              struct lb_err *err)
+/* Child tables smaller than this are counted whole. */
+#define SPLIT_BYTES (64 * 1024 * 1024)
+
+int vfk_prepare(struct lb_pg *c, struct vfk *fk, int merge, int nconns, int64_t piece_bytes,
+                int64_t deadline, struct lb_err *err)
 {
     struct lb_pg_result keys = {0}, r = {0};
-    struct lb_buf sql = {0}, sample_cols = {0}, order = {0}, names = {0};
+    struct lb_buf inner = {0}, outer = {0}, order = {0}, names = {0}, sql = {0};
     const char *params[1];
-    char lim[24], *prev = NULL;
-    int use_merge = merge > 0 || (merge == 0 && fk->indexed);
-    int nsample, i, rc;
+    int64_t lo, hi;
+    int i, rc, n;
 
+    fk->merge = merge > 0 || (merge == 0 && fk->indexed);
+    fk->v.merge = fk->merge;
+    fk->npieces = 1;
     params[0] = fk->child_oid;
     rc = lb_pg_query(c, CHILD_KEY_SQL, 1, params, deadline, &keys, err);
     if (rc != 0)
         goto out;
     /* Samples name the child row by its primary key, else by the key. */
-    if (keys.nrows > 0) {
-        for (i = 0; i < keys.nrows; i++) {
-            char *q = lb_pg_quote_ident(c, lb_pg_value(&keys, i, 0), 0);
-            if (q == NULL) {
-                rc = lb_err_set(err, LB_EDB, "cannot quote a column name");
-                goto out;
-            }
-            lb_buf_printf(&sample_cols, "%slb_c.%s::pg_catalog.text", i > 0 ? ", " : "", q);
-            lb_buf_printf(&order, "%slb_c.%s", i > 0 ? ", " : "", q);
+    n = keys.nrows > 0 ? keys.nrows : fk->ncols;
+    for (i = 0; i < n; i++) {
+        const char *q = fk->quoted;
+        char *own = NULL;
+        if (keys.nrows > 0) {
+            own = lb_pg_quote_ident(c, lb_pg_value(&keys, i, 0), 0);
+            q = own;
             lb_buf_printf(&names, "%s%s", i > 0 ? ", " : "", lb_pg_value(&keys, i, 0));
-            free(q);
+        } else {
+            int j;
+            for (j = 0; j < i; j++)
+                q += strlen(q) + 1;
         }
-        nsample = keys.nrows;
-    } else {
-        lb_buf_adds(&sample_cols, fk->keys_sql);
-        lb_buf_adds(&order, fk->order_sql);
-        lb_buf_adds(&names, fk->v.columns);
-        nsample = fk->ncols;
+        if (q == NULL) {
+            rc = lb_err_set(err, LB_EDB, "cannot quote a column name");
+            goto out;
+        }
+        lb_buf_printf(&inner, "%slb_c.%s AS k%d", i > 0 ? ", " : "", q, i);
+        lb_buf_printf(&outer, "%ss.k%d::pg_catalog.text", i > 0 ? ", " : "", i);
+        lb_buf_printf(&order, "%ss.k%d", i > 0 ? ", " : "", i);
+        free(own);
     }
+    if (keys.nrows == 0)
+        lb_buf_adds(&names, fk->v.columns);
+    fk->nsample = n;
     fk->v.sample_columns = lb_buf_steal(&names);
+    fk->sample_inner = lb_buf_steal(&inner);
+    fk->sample_outer = lb_buf_steal(&outer);
+    fk->sample_order = lb_buf_steal(&order);
 
-    if (use_merge) {
-        /* Both sides ordered by an index: a merge anti-join reads each
-         * once, in order, without building a hash table of the parent. */
-        rc = set_hashjoin(c, "off", deadline, &prev, err);
+    /* A large child with one integer key merged over an index: ranges of
+     * the key, each a merge of two index range scans, counted apart. */
+    if (piece_bytes <= 0)
+        piece_bytes = SPLIT_BYTES;
+    if (!fk->merge || !fk->int_key || nconns < 2 || fk->child_bytes < piece_bytes)
+        goto out;
+    lb_buf_printf(&sql, "SELECT pg_catalog.min(lb_c.%s)::pg_catalog.text,"
+                        " pg_catalog.max(lb_c.%s)::pg_catalog.text FROM %s",
+                  fk->quoted, fk->quoted, fk->from_child);
+    rc = lb_pg_query(c, sql.data, 0, NULL, deadline, &r, err);
+    if (rc != 0)
+        goto out;
+    if (lb_parse_int64(lb_pg_value(&r, 0, 0), &lo) != 0 ||
+        lb_parse_int64(lb_pg_value(&r, 0, 1), &hi) != 0 || hi - lo < 1024)
+        goto out; /* empty, NULL only, or too narrow to split */
+    /* Four ranges a connection: the last ones to finish are short. */
+    n = nconns * 4 > VFK_MAX_PIECES ? VFK_MAX_PIECES : nconns * 4;
+    fk->npieces = n;
+    for (i = 0; i < n; i++)
+        fk->bounds[i] = lo + (int64_t)((double)(hi - lo) * i / n);
+    fk->bounds[n] = hi; /* the last range is closed: it includes hi */
+out:
+    lb_pg_result_free(&keys);
+    lb_pg_result_free(&r);
+    lb_buf_free(&inner);
+    lb_buf_free(&outer);
+    lb_buf_free(&order);
+    lb_buf_free(&names);
+    lb_buf_free(&sql);
+    if (rc != 0)
+        lb_err_prefix(err, "foreign key %s", fk->v.constraint);
+    return rc;
+}
+
+int vfk_count(struct lb_pg *c, struct vfk *fk, int piece, int nconns, int64_t deadline,
+              struct lb_err *err)
+{
+    struct lb_pg_result r = {0};
+    struct lb_buf sql = {0};
+    const char *params[2];
+    char *prev[3] = {NULL, NULL, NULL};
+    char lo[24], hi[24];
+    int np = 0, nsettings = nconns > 1 ? 3 : 2, rc;
+
+    if (fk->merge) {
+        /* A pool of one keeps the server's parallel workers. */
+        rc = set_merge(c, NULL, nsettings, deadline, prev, err);
         if (rc != 0)
             goto out;
-        fk->v.merge = 1;
     }
-    /* The first rows by key: the same samples every time. */
-    lb_buf_printf(&sql, "SELECT %s, pg_catalog.count(*) OVER ()::pg_catalog.text FROM %s"
-                        " WHERE %s ORDER BY %s LIMIT $1",
-                  sample_cols.data, fk->from_child, fk->complete, order.data);
-    snprintf(lim, sizeof(lim), "%d", samples > 0 ? samples : 1);
+    if (fk->npieces <= 1) {
+        lb_buf_printf(&sql, "SELECT pg_catalog.count(*)::pg_catalog.text FROM %s WHERE %s",
+                      fk->from_child, fk->complete);
+    } else {
+        /* The parent's range too: the merge starts where the range does. */
+        snprintf(lo, sizeof(lo), "%" PRId64, fk->bounds[piece]);
+        snprintf(hi, sizeof(hi), "%" PRId64, fk->bounds[piece + 1]);
+        params[0] = lo;
+        params[1] = hi;
+        np = 2;
+        lb_buf_printf(&sql,
+                      "SELECT pg_catalog.count(*)::pg_catalog.text FROM %s"
+                      " WHERE lb_c.%s >= $1::pg_catalog.int8 AND lb_c.%s %s $2::pg_catalog.int8"
+                      " AND NOT EXISTS (SELECT 1 FROM %s WHERE %s"
+                      "   AND lb_p.%s >= $1::pg_catalog.int8 AND lb_p.%s %s $2::pg_catalog.int8)",
+                      fk->from_child, fk->quoted, fk->quoted,
+                      piece == fk->npieces - 1 ? "<=" : "<", fk->from_parent, fk->join,
+                      fk->parent_col, fk->parent_col, piece == fk->npieces - 1 ? "<=" : "<");
+    }
+    rc = lb_pg_query(c, sql.data, np, params, deadline, &r, err);
+    if (rc != 0)
+        goto out;
+    if (r.nrows != 1 || lb_parse_int64(lb_pg_value(&r, 0, 0), &fk->counts[piece]) != 0)
+        rc = lb_err_set(err, LB_EDB, "unexpected count");
+out:
+    if (prev[0] != NULL) {
+        struct lb_err ignored = {0};
+        if (rc == 0)
+            rc = set_merge(c, (const char *const *)prev, nsettings, deadline, NULL, err);
+        else if (lb_pg_ok(c))
+            set_merge(c, (const char *const *)prev, nsettings, lb_mono_ms() + 5000, NULL,
+                      &ignored);
+    }
+    free(prev[0]);
+    free(prev[1]);
+    free(prev[2]);
+    lb_pg_result_free(&r);
+    lb_buf_free(&sql);
+    if (rc != 0)
+        lb_err_prefix(err, "foreign key %s", fk->v.constraint);
+    return rc;
+}
+
+int vfk_samples(struct lb_pg *c, struct vfk *fk, int samples, int64_t deadline,
+                struct lb_err *err)
+{
+    struct lb_pg_result r = {0};
+    struct lb_buf sql = {0};
+    const char *params[1];
+    char lim[24];
+    int i, rc = 0;
+
+    if (fk->v.count <= 0 || samples <= 0)
+        return 0;
+    /* The first child rows by key (the same samples every time; the fence
+     * keeps the key order from steering the join), then the parent keys
+     * that are missing, most rows first. */
+    snprintf(lim, sizeof(lim), "%d", samples);
     params[0] = lim;
+    lb_buf_printf(&sql, "SELECT %s FROM (SELECT %s FROM %s WHERE %s OFFSET 0) s"
+                        " ORDER BY %s LIMIT $1",
+                  fk->sample_outer, fk->sample_inner, fk->from_child, fk->complete,
+                  fk->sample_order);
     rc = lb_pg_query(c, sql.data, 1, params, deadline, &r, err);
     if (rc != 0)
         goto out;
-    fk->v.count = 0;
-    if (r.nrows > 0 && lb_parse_int64(lb_pg_value(&r, 0, nsample), &fk->v.count) != 0) {
-        rc = lb_err_set(err, LB_EDB, "unexpected count");
-        goto out;
-    }
-    if (samples > 0 && r.nrows > 0) {
-        fk->v.samples = lb_xcalloc((size_t)r.nrows, sizeof(char *));
-        for (i = 0; i < r.nrows; i++)
-            fk->v.samples[fk->v.nsamples++] = vjoin_row(&r, i, 0, nsample);
-    }
+    fk->v.samples = lb_xcalloc((size_t)r.nrows + 1, sizeof(char *));
+    for (i = 0; i < r.nrows; i++)
+        fk->v.samples[fk->v.nsamples++] = vjoin_row(&r, i, 0, fk->nsample);
     lb_pg_result_free(&r);
-    if (fk->v.count > 0 && samples > 0) {
-        /* Which parent keys are missing, most rows first. */
-        lb_buf_reset(&sql);
-        lb_buf_printf(&sql, "SELECT %s, pg_catalog.count(*) FROM %s WHERE %s"
-                            " GROUP BY %s ORDER BY pg_catalog.count(*) DESC, %s LIMIT $1",
-                      fk->keys_sql, fk->from_child, fk->complete, fk->order_sql, fk->order_sql);
-        rc = lb_pg_query(c, sql.data, 1, params, deadline, &r, err);
-        if (rc != 0)
-            goto out;
-        fk->v.missing_refs = lb_xcalloc((size_t)r.nrows + 1, sizeof(char *));
-        for (i = 0; i < r.nrows; i++)
-            fk->v.missing_refs[fk->v.nmissing_refs++] = vjoin_row(&r, i, 0, r.ncols - 1);
-    }
-out:
-    if (prev != NULL) {
-        struct lb_err ignored = {0};
-        if (rc == 0)
-            rc = set_hashjoin(c, prev, deadline, NULL, err);
-        else if (lb_pg_ok(c))
-            set_hashjoin(c, prev, lb_mono_ms() + 5000, NULL, &ignored);
-    }
+    lb_buf_reset(&sql);
+    lb_buf_printf(&sql, "SELECT %s, pg_catalog.count(*) FROM %s WHERE %s"
+                        " GROUP BY %s ORDER BY pg_catalog.count(*) DESC, %s LIMIT $1",
+                  fk->keys_sql, fk->from_child, fk->complete, fk->order_sql, fk->order_sql);
+    rc = lb_pg_query(c, sql.data, 1, params, deadline, &r, err);
     if (rc != 0)
-        lb_err_prefix(err, "foreign key %s", fk->v.constraint);
-    free(prev);
-    lb_pg_result_free(&keys);
+        goto out;
+    fk->v.missing_refs = lb_xcalloc((size_t)r.nrows + 1, sizeof(char *));
+    for (i = 0; i < r.nrows; i++)
+        fk->v.missing_refs[fk->v.nmissing_refs++] = vjoin_row(&r, i, 0, r.ncols - 1);
+out:
     lb_pg_result_free(&r);
     lb_buf_free(&sql);
-    lb_buf_free(&sample_cols);
-    lb_buf_free(&order);
-    lb_buf_free(&names);
+    if (rc != 0)
+        lb_err_prefix(err, "foreign key %s", fk->v.constraint);
+    return rc;
+}
+
+/* ---- over the pool ------------------------------------------------------ */
+
+struct fkpiece {
+    struct vfk *fk;
+    int piece;
+    int64_t weight;
+};
+
+struct fkrun {
+    struct vfk *fks;
+    struct fkpiece *pieces;
+    size_t *violated;
+    int samples, merge, nconns;
+    int64_t piece_bytes, deadline;
+};
+
+static int fk_prepare_task(void *ctx, struct lb_pg *conn, size_t i, struct lb_err *err)
+{
+    struct fkrun *x = ctx;
+    return vfk_prepare(conn, &x->fks[i], x->merge, x->nconns, x->piece_bytes, x->deadline,
+                       err);
+}
+
+static int fk_count_task(void *ctx, struct lb_pg *conn, size_t i, struct lb_err *err)
+{
+    struct fkrun *x = ctx;
+    return vfk_count(conn, x->pieces[i].fk, x->pieces[i].piece, x->nconns, x->deadline, err);
+}
+
+static int fk_samples_task(void *ctx, struct lb_pg *conn, size_t i, struct lb_err *err)
+{
+    struct fkrun *x = ctx;
+    return vfk_samples(conn, &x->fks[x->violated[i]], x->samples, x->deadline, err);
+}
+
+static int by_piece_weight(const void *a, const void *b)
+{
+    const struct fkpiece *x = a, *y = b;
+    return x->weight != y->weight ? (x->weight > y->weight ? -1 : 1) : 0;
+}
+
+int vfk_run(struct vpool *pool, struct vfk *fks, size_t n, int samples, int merge,
+            int64_t piece_bytes, int64_t deadline, struct lb_err *err)
+{
+    struct fkrun x;
+    size_t i, np = 0, nv = 0;
+    int p, rc;
+
+    memset(&x, 0, sizeof(x));
+    x.fks = fks;
+    x.samples = samples;
+    x.merge = merge;
+    x.nconns = pool->n;
+    x.piece_bytes = piece_bytes;
+    x.deadline = deadline;
+    rc = pool_run(pool, n, fk_prepare_task, &x, err);
+    if (rc != 0)
+        return rc;
+    for (i = 0; i < n; i++)
+        np += (size_t)fks[i].npieces;
+    x.pieces = lb_xcalloc(np + 1, sizeof(*x.pieces));
+    np = 0;
+    for (i = 0; i < n; i++) {
+        for (p = 0; p < fks[i].npieces; p++) {
+            x.pieces[np].fk = &fks[i];
+            x.pieces[np].piece = p;
+            /* A merge reads both indexes: the parent's share counts. */
+            x.pieces[np].weight = (fks[i].child_bytes + fks[i].parent_bytes) / fks[i].npieces;
+            np++;
+        }
+    }
+    qsort(x.pieces, np, sizeof(*x.pieces), by_piece_weight);
+    rc = pool_run(pool, np, fk_count_task, &x, err);
+    if (rc != 0)
+        goto out;
+    x.violated = lb_xcalloc(n + 1, sizeof(*x.violated));
+    for (i = 0; i < n; i++) {
+        fks[i].v.count = 0;
+        fks[i].v.pieces = fks[i].npieces;
+        for (p = 0; p < fks[i].npieces; p++)
+            fks[i].v.count += fks[i].counts[p];
+        if (fks[i].v.count > 0)
+            x.violated[nv++] = i;
+    }
+    rc = pool_run(pool, nv, fk_samples_task, &x, err);
+out:
+    free(x.pieces);
+    free(x.violated);
     return rc;
 }
 
@@ -438,24 +670,12 @@ void vfk_report(struct vfk *fks, size_t n, struct lb_fk_report *out)
 
 /* ---- the public entry point ------------------------------------------- */
 
-struct fkctx {
-    struct vfk *fks;
-    int samples, merge;
-    int64_t deadline;
-};
-
-static int fk_task(void *ctx, struct lb_pg *conn, size_t i, struct lb_err *err)
-{
-    struct fkctx *x = ctx;
-    return vfk_check(conn, &x->fks[i], x->samples, x->merge, x->deadline, err);
-}
-
 int lb_validate_fk_violations(struct lb_pg *c, const struct lb_fk_opts *o,
                               struct lb_fk_report *out, struct lb_err *err)
 {
     struct vname *names = NULL;
     struct vpool pool;
-    struct fkctx x;
+    struct vfk *fks = NULL;
     size_t nnames = 0, nfks = 0, i;
     int64_t deadline;
     int rc, open = 0;
@@ -464,7 +684,6 @@ int lb_validate_fk_violations(struct lb_pg *c, const struct lb_fk_opts *o,
         memset(out, 0, sizeof(*out));
     if (c == NULL || o == NULL || out == NULL)
         return lb_err_set(err, LB_EINVAL, "foreign keys: missing argument");
-    memset(&x, 0, sizeof(x));
     deadline = o->deadline_ms > 0 ? o->deadline_ms : LB_NO_DEADLINE;
     if (o->tables != NULL) {
         rc = vresolve_names(c, o->tables, deadline, &names, &nnames, err);
@@ -475,28 +694,25 @@ int lb_validate_fk_violations(struct lb_pg *c, const struct lb_fk_opts *o,
     if (rc != 0)
         goto out;
     open = 1;
-    rc = vfk_list(c, o->tables != NULL ? names : NULL, nnames, deadline, &x.fks, &nfks, err);
+    rc = vfk_list(c, o->tables != NULL ? names : NULL, nnames, deadline, &fks, &nfks, err);
     if (rc != 0)
         goto out;
-    x.samples = o->samples;
-    x.merge = o->merge;
-    x.deadline = deadline;
-    rc = pool_run(&pool, nfks, fk_task, &x, err);
+    rc = vfk_run(&pool, fks, nfks, o->samples, o->merge, o->piece_bytes, deadline, err);
     if (rc != 0)
         goto out;
     open = 0;
     rc = pool_close(&pool, 1, err);
     if (rc != 0)
         goto out;
-    vfk_report(x.fks, nfks, out);
-    x.fks = NULL;
+    vfk_report(fks, nfks, out);
+    fks = NULL;
     nfks = 0;
 out:
     if (open)
         pool_close(&pool, 0, NULL);
     for (i = 0; i < nfks; i++)
-        vfk_free_one(&x.fks[i]);
-    free(x.fks);
+        vfk_free_one(&fks[i]);
+    free(fks);
     vnames_free(names, nnames);
     if (rc != 0)
         lb_err_prefix(err, "foreign keys");

@@ -177,6 +177,8 @@ void vnames_free(struct vname *v, size_t n);
 
 /* ---- foreign keys ------------------------------------------------------ */
 
+#define VFK_MAX_PIECES 64
+
 struct vfk {
     char *oid;                 /* constraint oid */
     char *child_oid;
@@ -186,17 +188,39 @@ struct vfk {
     char *complete;            /* rows whose key must have a parent */
     char *keys_sql;            /* child columns as text, ", "-joined ("lb_c.\"a\"::text, ...") */
     char *order_sql;           /* the same columns as they are, to order by */
+    char *quoted;              /* the child columns' quoted names, each NUL-ended */
+    char *parent_col;          /* single column: the parent's quoted column */
     int ncols;
-    int64_t child_bytes;
+    int int_key;               /* one column, an integer on both sides */
+    int64_t child_bytes, parent_bytes;
     int indexed;               /* the child's columns lead one of its indexes */
+    /* set by vfk_prepare */
+    int merge;                 /* count with a merge anti-join */
+    int npieces;               /* key ranges counted apart (1: the whole table) */
+    int64_t bounds[VFK_MAX_PIECES + 1];
+    int64_t counts[VFK_MAX_PIECES];
+    char *sample_inner, *sample_outer, *sample_order;
+    int nsample;
     struct lb_fk_violation v;  /* the result */
 };
 /* The constraints on or referencing the (existing) tables, or every one
  * when scope is NULL; sorted largest child first. */
 int vfk_list(struct lb_pg *c, const struct vname *scope, size_t nscope, int64_t deadline,
              struct vfk **out, size_t *n, struct lb_err *err);
-int vfk_check(struct lb_pg *c, struct vfk *fk, int samples, int merge, int64_t deadline,
+/* Decide how to count (merge or hash, key ranges for a pool of nconns)
+ * and what samples name. merge: as lb_fk_opts. */
+int vfk_prepare(struct lb_pg *c, struct vfk *fk, int merge, int nconns, int64_t piece_bytes,
+                int64_t deadline, struct lb_err *err);
+/* Count piece `piece` of a prepared constraint into fk->counts[piece]. */
+int vfk_count(struct lb_pg *c, struct vfk *fk, int piece, int nconns, int64_t deadline,
               struct lb_err *err);
+/* With fk->v.count set: the sample child keys and the missing parents. */
+int vfk_samples(struct lb_pg *c, struct vfk *fk, int samples, int64_t deadline,
+                struct lb_err *err);
+/* Check every constraint over the pool: prepare, count (pieces largest
+ * first), samples of the violated ones. */
+int vfk_run(struct vpool *pool, struct vfk *fks, size_t n, int samples, int merge,
+            int64_t piece_bytes, int64_t deadline, struct lb_err *err);
 /* Move the results into a report (sorted by table, constraint); frees fks. */
 void vfk_report(struct vfk *fks, size_t n, struct lb_fk_report *out);
 

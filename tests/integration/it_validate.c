@@ -494,6 +494,37 @@ static void test_it_validate_fingerprints_ignore_session_settings(void **state)
     lb_baseline_free(b1);
 }
 
+static void test_it_validate_timestamptz_fingerprint_sees_a_microsecond_in_any_zone(void **state)
+{
+    struct lb_pg *c = conn_or_skip(state);
+    const char *names[] = {"it_validate.stamps", NULL};
+    struct lb_baseline *b0, *b1;
+
+    exec_ok(c, "CREATE TABLE it_validate.stamps (id int, at timestamptz, d date);"
+               "INSERT INTO it_validate.stamps VALUES"
+               " (1, '2024-03-10 01:59:59.999999-05', '2024-03-10'), (2, 'infinity', 'infinity'),"
+               " (3, '-infinity', NULL), (4, NULL, '1999-12-31');");
+    exec_ok(c, "SET TimeZone = 'America/New_York'");
+    b0 = baseline_of(c, names);
+    exec_ok(c, "SET TimeZone = 'Pacific/Chatham'");
+    b1 = baseline_of(c, names);
+    assert_string_equal(b0->tables[0].fingerprint, b1->tables[0].fingerprint);
+    lb_baseline_free(b1);
+    lb_baseline_free(b0);
+    assert_change_noticed(c, "it_validate.stamps",
+                          "UPDATE it_validate.stamps SET at = at + interval '1 microsecond'"
+                          " WHERE id = 1",
+                          "UPDATE it_validate.stamps SET at = at - interval '1 microsecond'"
+                          " WHERE id = 1");
+    /* Two rows swapping their instants is a change too. */
+    assert_change_noticed(c, "it_validate.stamps",
+                          "UPDATE it_validate.stamps SET at = CASE id WHEN 2"
+                          " THEN timestamptz '-infinity' ELSE 'infinity' END WHERE id IN (2, 3)",
+                          "UPDATE it_validate.stamps SET at = CASE id WHEN 2"
+                          " THEN timestamptz 'infinity' ELSE '-infinity' END WHERE id IN (2, 3)");
+    exec_ok(c, "RESET TimeZone; DROP TABLE it_validate.stamps");
+}
+
 static void test_it_validate_counts_tables_without_columns_and_empty_tables(void **state)
 {
     struct lb_pg *c = conn_or_skip(state);
@@ -1026,6 +1057,48 @@ static void test_it_validate_fk_checks_follow_match_simple_and_match_full(void *
     exec_ok(c, "DROP TABLE it_validate.kids, it_validate.parents");
 }
 
+static void test_it_validate_fk_count_in_key_ranges_equals_the_whole_count(void **state)
+{
+    struct lb_pg *c = conn_or_skip(state);
+    const char *scope[] = {"it_validate.kid", NULL};
+    struct lb_fk_opts whole = {.tables = scope, .samples = 3, .merge = -1};
+    struct lb_fk_opts ranges = {.tables = scope, .samples = 3, .parallel = 3,
+                                .piece_bytes = 1};
+    struct lb_fk_report a = {0}, b = {0};
+    struct lb_err err = {0};
+    const struct lb_fk_violation *x, *y;
+
+    /* Parents with odd ids up to 200,000; children everywhere in that range;
+     * parents deleted behind the key's back at both ends and in between. */
+    exec_ok(c, "CREATE TABLE it_validate.par (id bigint PRIMARY KEY);"
+               "INSERT INTO it_validate.par SELECT g FROM generate_series(1, 200000, 2) g;"
+               "CREATE TABLE it_validate.kid (id int PRIMARY KEY,"
+               "  pid bigint REFERENCES it_validate.par (id));"
+               "INSERT INTO it_validate.kid SELECT g, ((g * 7) % 100000) * 2 + 1"
+               " FROM generate_series(1, 50000) g;"
+               "CREATE INDEX kid_pid ON it_validate.kid (pid);");
+    exec_ok(c, "VACUUM ANALYZE it_validate.kid");
+    exec_ok(c, "SET session_replication_role = replica;"
+               "DELETE FROM it_validate.par WHERE id % 20000 = 1 OR id = 199999;"
+               "RESET session_replication_role;");
+    ranges.conninfo = g_conninfo;
+    assert_int_equal(lb_validate_fk_violations(c, &whole, &a, &err), 0);
+    assert_int_equal(lb_validate_fk_violations(c, &ranges, &b, &err), 0);
+    x = fk_named(&a, "kid_pid_fkey");
+    y = fk_named(&b, "kid_pid_fkey");
+    assert_int_equal(x->pieces, 1);
+    assert_int_equal(x->merge, 0);
+    assert_int_equal(y->pieces, 12);
+    assert_int_equal(y->merge, 1);
+    assert_true(x->count > 0);
+    assert_int_equal(y->count, x->count);
+    assert_string_equal(y->samples[0], x->samples[0]);
+    assert_string_equal(y->missing_refs[0], x->missing_refs[0]);
+    lb_fk_report_free(&a);
+    lb_fk_report_free(&b);
+    exec_ok(c, "DROP TABLE it_validate.kid, it_validate.par");
+}
+
 static void test_it_validate_compare_checks_foreign_keys_unless_told_not_to(void **state)
 {
     struct lb_pg *c = conn_or_skip(state);
@@ -1074,6 +1147,7 @@ int main(void)
         cmocka_unit_test(test_it_validate_baseline_of_all_tables_skips_lifeboat_tables),
         cmocka_unit_test(test_it_validate_schema_fingerprint_tracks_keys_and_indexes),
         cmocka_unit_test(test_it_validate_fingerprints_ignore_session_settings),
+        cmocka_unit_test(test_it_validate_timestamptz_fingerprint_sees_a_microsecond_in_any_zone),
         cmocka_unit_test(test_it_validate_counts_tables_without_columns_and_empty_tables),
         cmocka_unit_test(test_it_validate_emptied_table_is_a_critical_finding),
         cmocka_unit_test(test_it_validate_baseline_gives_up_at_its_deadline_and_rolls_back),
@@ -1089,6 +1163,7 @@ int main(void)
         cmocka_unit_test(test_it_validate_compare_says_why_a_table_without_key_cannot_be_localised),
         cmocka_unit_test(test_it_validate_fk_violation_made_as_replica_is_found_and_named),
         cmocka_unit_test(test_it_validate_fk_checks_follow_match_simple_and_match_full),
+        cmocka_unit_test(test_it_validate_fk_count_in_key_ranges_equals_the_whole_count),
         cmocka_unit_test(test_it_validate_compare_checks_foreign_keys_unless_told_not_to),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

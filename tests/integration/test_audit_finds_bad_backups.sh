@@ -46,6 +46,11 @@ before_sums=$(checksums)
 
 # ---- the good nightly dump passes --------------------------------------------
 run_lb audit --report none
+expect_rc 0 "every layer of the sandbox is good"
+expect_out "PASSED  layers 4  gaps 0"
+expect_eq "$(store "SELECT group_concat(name, ',') FROM (SELECT name FROM steps WHERE run_id='$(last_run)' ORDER BY seq)")" \
+    "audit base_backup,audit nightly_dump,audit pgbackrest_cold,audit pgbackrest_hot" "every layer audited"
+run_lb audit --layer nightly_dump --report none
 expect_rc 0 "the sandbox's nightly dump is good"
 expect_out "PASSED  layers 1  gaps 0"
 id=$(last_run)
@@ -53,7 +58,7 @@ expect_eq "$(store "SELECT kind || ' ' || scenario_id || ' ' || status FROM runs
     "audit audit passed" "run header"
 expect_eq "$(store "SELECT name || ' ' || kind || ' ' || status FROM steps WHERE run_id='$id'")" \
     "audit nightly_dump check passed" "one step per layer"
-run_lb audit --restore -o "$WORK/reports"
+run_lb audit --layer nightly_dump --restore -o "$WORK/reports"
 expect_rc 0 "the nightly dump restores into scratch and matches staging"
 id=$(last_run)
 expect_eq "$(store "SELECT count(*) FROM checks WHERE run_id='$id' AND ok=0")" 0 "no failed check"
@@ -99,7 +104,7 @@ env=$(env_layers partial_dump)
 
 run_lb audit --env "$env" --report none
 expect_rc 1 "bad layers are gaps"
-expect_out "FAILED  layers 6  gaps 4 \(critical 4, major 0, minor 0\)"
+expect_out "FAILED  layers 9  gaps 4 \(critical 4, major 0, minor 0\)"
 id=$(last_run)
 expect_gap "$id" critical "stale_dump is stale: taken 3d00h ago ($(date -u -d "@$((old_ms / 1000))" +%Y-%m-%dT%H:%M:%S).000Z), max_age 1d02h"
 expect_gap "$id" critical "backup source is not the pinned target: foreign_dump comes from system_identifier 7299000000000000001 (cluster prod-primary-DEPRECATED), staging is pinned to $STAGING_SYSID"
@@ -109,7 +114,7 @@ expect_gap "$id" critical "missing_dump: $WORK/missing.dump does not exist"
 expect_eq "$(store "SELECT count(*) FROM gaps g JOIN steps s ON s.run_id=g.run_id AND s.seq=g.step_seq
                     WHERE g.run_id='$id' AND s.name IN ('audit nightly_dump', 'audit partial_dump')")" 0 \
     "good layers have no gap"
-expect_eq "$(store "SELECT count(*) FROM steps WHERE run_id='$id' AND status='passed'")" 6 "every layer audited"
+expect_eq "$(store "SELECT count(*) FROM steps WHERE run_id='$id' AND status='passed'")" 9 "every layer audited"
 ok "stale, foreign, empty and missing backups are critical gaps naming the layer and the numbers"
 
 run_lb audit --env "$env" --restore --report none

@@ -69,7 +69,7 @@ expect_rc 1 "audit finds the deprecated source"
 id=$(last_run)
 expect_eq "$(gaps_of "$id")" "critical | $SOURCE_GAP
 critical | nightly_dump is empty: its provenance records 0 rows in 4 tables" "audit gaps"
-run_lb audit --restore -o "$WORK/reports"
+run_lb audit --layer nightly_dump --layer staging_dump --restore -o "$WORK/reports"
 expect_rc 1 "audit --restore"
 id=$(last_run)
 expect_eq "$(gaps_of "$id")" "critical | $SOURCE_GAP

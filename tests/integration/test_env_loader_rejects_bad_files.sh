@@ -10,7 +10,7 @@ bad() {  # bad SED PATTERN-IN-ERROR
 }
 line_of() { grep -n "$1" "$WORK/env.lua" | head -1 | cut -d: -f1; }
 
-env=$(env_with 's|role = "staging",|role = "staging", conninf = "typo",|')
+env=$(env_with '0,/role = "staging",/s//role = "staging", conninf = "typo",/')
 run_lb check --env "$env" "$SCENARIOS/dropped_table.lua"
 expect_rc 2 "unknown key"
 expect_err "env.lua:$(line_of "conninf = "): targets.staging: unknown key 'conninf'"

@@ -396,6 +396,58 @@ static void test_backup_provenance_survives_a_write_and_a_read(void **state)
     free(dir);
 }
 
+static void test_backup_provenance_of_a_physical_backup_keeps_its_wal_position(void **state)
+{
+    struct lb_provenance p = {0};
+    struct lb_provenance *q = NULL;
+    struct lb_err err = {0};
+    char *dir = temp_dir();
+    char *artifact = lb_path_join(dir, "repo2");
+    char *json = NULL;
+    char *path = lb_provenance_path(artifact);
+
+    (void)state;
+    p.kind = (char *)"pgbackrest";
+    p.backup_label = (char *)"20261126-161909F";
+    p.start_lsn = (char *)"0/6000028";
+    p.stop_lsn = (char *)"0/7000050";
+    p.start_wal = (char *)"000000010000000000000006";
+    p.stop_wal = (char *)"000000010000000000000007";
+    p.timeline = 1;
+    p.repo = 2;
+    p.taken_at = 1795709949000LL;
+    assert_int_equal(lb_provenance_write(artifact, &p, &err), 0);
+    assert_int_equal(lb_provenance_read(artifact, &q, &err), 0);
+    assert_string_equal(q->backup_label, "20261126-161909F");
+    assert_string_equal(q->start_lsn, "0/6000028");
+    assert_string_equal(q->stop_lsn, "0/7000050");
+    assert_string_equal(q->start_wal, "000000010000000000000006");
+    assert_string_equal(q->stop_wal, "000000010000000000000007");
+    assert_int_equal(q->timeline, 1);
+    assert_int_equal(q->repo, 2);
+    lb_provenance_free(q);
+    q = NULL;
+
+    /* A pg_dump's provenance has none of these: its file stays as it was. */
+    memset(&p, 0, sizeof(p));
+    p.kind = (char *)"pg_dump";
+    assert_int_equal(lb_provenance_write(artifact, &p, &err), 0);
+    assert_int_equal(lb_file_read(path, &json, NULL, &err), 0);
+    assert_null(strstr(json, "start_lsn"));
+    assert_null(strstr(json, "\"repo\""));
+    assert_int_equal(lb_provenance_read(artifact, &q, &err), 0);
+    assert_null(q->start_lsn);
+    assert_int_equal(q->timeline, 0);
+    assert_int_equal(q->repo, 0);
+    lb_provenance_free(q);
+    unlink(path);
+    rmdir(dir);
+    free(json);
+    free(path);
+    free(artifact);
+    free(dir);
+}
+
 static void test_backup_provenance_read_falls_back_to_the_iso_time(void **state)
 {
     const char *json = "{\"kind\":\"pg_dump\",\"taken_at\":\"2026-01-01T00:00:01.500Z\","
@@ -553,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_backup_provenance_path_sits_next_to_the_artifact),
         cmocka_unit_test(test_backup_provenance_survives_a_write_and_a_read),
         cmocka_unit_test(test_backup_provenance_read_falls_back_to_the_iso_time),
+        cmocka_unit_test(test_backup_provenance_of_a_physical_backup_keeps_its_wal_position),
         cmocka_unit_test(test_backup_provenance_read_says_not_found_without_a_file),
         cmocka_unit_test(test_backup_provenance_read_rejects_broken_json),
         cmocka_unit_test(test_backup_pg_tool_uses_the_bindir_from_the_environment),

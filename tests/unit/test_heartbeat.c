@@ -122,6 +122,41 @@ static void test_heartbeat_start_refuses_without_connection_or_target(void **sta
     lb_heartbeat_free(NULL);
 }
 
+static void test_heartbeat_load_start_refuses_without_connection_or_a_rate(void **state)
+{
+    (void)state;
+    struct lb_load_opts o = {0};
+    struct lb_load *l = (struct lb_load *)&o;             /* must be reset */
+    struct lb_env env = {0};
+    struct lb_env_target t = {0};
+    struct lb_err err = {0};
+
+    o.deadline_ms = lb_mono_ms() + 1000;
+    o.tps = 10;
+    assert_int_equal(lb_load_start(&o, &l, &err), LB_EINVAL);
+    assert_null(l);
+    assert_non_null(strstr(err.msg, "load"));
+    /* A rate outside (0, max] is refused before anything is touched: the
+     * connection below is never used. */
+    t.name = (char *)"staging";
+    t.conninfo = (char *)"host=127.0.0.1 port=1";
+    o.conn = (struct lb_pg *)&o;
+    o.env = &env;
+    o.target = &t;
+    o.tps = 0;
+    lb_err_clear(&err);
+    assert_int_equal(lb_load_start(&o, &l, &err), LB_EINVAL);
+    assert_non_null(strstr(err.msg, "tps"));
+    o.tps = LB_LOAD_MAX_TPS + 1;
+    assert_int_equal(lb_load_start(&o, &l, &err), LB_EINVAL);
+    assert_null(l);
+    /* Stop, free and retarget of nothing are no-ops. */
+    lb_load_stop(NULL);
+    lb_load_free(NULL);
+    lb_load_retarget(NULL, &t, NULL);
+    lb_heartbeat_retarget(NULL, &t, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_heartbeat_judge_needs_a_beat_before_the_incident),
         cmocka_unit_test(test_heartbeat_verdict_names_are_distinct),
         cmocka_unit_test(test_heartbeat_start_refuses_without_connection_or_target),
+        cmocka_unit_test(test_heartbeat_load_start_refuses_without_connection_or_a_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
