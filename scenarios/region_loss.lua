@@ -46,6 +46,9 @@ step("lose us-east-1", { kind = "fault" }, function()
 end)
 
 step("fail over to us-west-2", { kind = "restore", timeout = "5m" }, function()
+  -- The failover runbook starts here: from now on the outage is known.
+  -- (A drill that pages people marks this when someone acknowledges.)
+  mark("detected")
   local r = restore.promote { replica = west }
   promoted = true
   log(("promoted '%s' in %.2fs; it had replayed everything but %.2fs before the incident")

@@ -9,6 +9,9 @@
 # Screenshots are kept for people to look at:
 #   $LB_IT_DIR/report-latest.png    the dropped-table drill
 #   $LB_IT_DIR/report-hostile.png   the drill with markup everywhere
+#   $LB_IT_DIR/report-region-loss.png  the region-loss failover, with its
+#                                   phases (health, promote, first write,
+#                                   re-point) under the promote step
 . "$(dirname "$0")/lib.sh"
 
 # occurrences FILE TEXT: how many times TEXT is in FILE (0 is an answer).
@@ -117,3 +120,21 @@ while IFS= read -r title; do
     case "$failure_text" in *"$title"*) ;; *) fail "gap '$title' in no JUnit failure" ;; esac
 done < <(store "SELECT title FROM gaps WHERE run_id='$id'")
 ok "JUnit carries every gap and the stored text, valid against the XSD"
+
+# The region-loss drill: the failover's phases drawn under the promote step,
+# the incident, detected and recovered marks across the chart, and the RPO
+# the heartbeat measured in the banner.
+run_lb run "$SCENARIOS/region_loss.lua" --yes --report none
+expect_rc 0 "region_loss"
+id=$(store "SELECT id FROM runs ORDER BY started_at DESC LIMIT 1")
+check_page "$id" report-region-loss
+dom="$WORK/report-region-loss.dom.html"
+for p in health promote first-write repoint; do
+    grep -q "<title>phase $p: " "$dom" || fail "region loss: no phase bar for $p"
+done
+for m in incident detected recovered; do
+    grep -q "<line class=\"mark mark-$m\"" "$dom" || fail "region loss: no $m mark"
+done
+grep -q "heartbeat" "$dom" || fail "region loss: the RPO method is not on the page"
+expect_eq "$(counts)" "$before" "the region-loss drill fails back and leaves the data as it was"
+ok "region loss: phases, marks and the heartbeat RPO on the page"
