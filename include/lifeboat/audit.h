@@ -5,11 +5,13 @@
  * provenance names the pinned system_identifier (and database) of the
  * target it claims to back up; it is not empty. With `restore`, a pg_dump
  * layer is restored into a throw-away database on the environment's scratch
- * target, and its row counts are compared with the live source (within the
- * layer's tolerance) and with its provenance, its foreign keys with the
- * source's; an empty restore is always critical. This is the check that
- * would have caught the incident's four months of snapshots of a deprecated,
- * empty instance.
+ * target, a basebackup or pgbackrest layer into a throw-away cluster beside
+ * its source's data directory (to the backup's consistent point), and its
+ * row counts are compared with the live source (within the layer's
+ * tolerance) and with its provenance, its foreign keys with the source's;
+ * an empty restore is always critical. This is the check that would have
+ * caught the incident's four months of snapshots of a deprecated, empty
+ * instance.
  *
  * The findings are one run of kind "audit" in the store (one check step per
  * layer, named "audit <layer>", with its checks, gaps, metrics and table
@@ -104,8 +106,11 @@ int lb_audit_assess(const struct lb_env *env, const struct lb_env_backup *b,
  *    restore: critical; a different schema fingerprint: major; fewer
  *    foreign keys than the source: major;
  *  - per table of the restore not in `live`: minor;
- *  - per table of `prov`: restored rows equal to the recorded ones, else
- *    critical (the archive does not hold what its provenance claims);
+ *  - per table of `prov`: restored rows equal to the recorded ones (a
+ *    dump's provenance counts in the dump's own snapshot), or for a
+ *    basebackup or pgbackrest layer within b->tolerance of them (counted
+ *    just before the backup started), else critical (the archive does not
+ *    hold what its provenance claims);
  *  - foreign keys left NOT VALID: major.
  * Returns 0, or LB_EINVAL when b, restored or out is NULL.
  */
@@ -118,7 +123,7 @@ int lb_audit_compare(const struct lb_env_backup *b, const struct lb_baseline *li
 struct lb_audit_opts {
     struct lb_store *store;       /* borrowed */
     const struct lb_env *env;     /* borrowed */
-    int restore;                  /* also restore pg_dump layers into scratch */
+    int restore;                  /* also restore each layer (see lb_audit_run) */
     const char *const *layers;    /* NULL-ended names to audit, or NULL for all */
     int64_t layer_timeout_ms;     /* per layer; <= 0: 1 hour */
     int restore_jobs;             /* pg_restore -j; <= 0: 2 */
@@ -134,17 +139,36 @@ struct lb_audit_result {
 
 /*
  * Audit the layers of o->env and record the run. Before anything is
- * recorded or touched: LB_EINVAL for a layer name not declared, or for
- * `restore` without `scratch` in the environment (the audit never creates a
- * database anywhere else). With `restore`, before each layer's restore the
- * scratch target and the layer's source target must pass lb_guard_check
- * (the source only gets a read-only transaction; the scratch cluster gets
- * CREATE DATABASE lifeboat_audit_<random> TEMPLATE template0, a pg_restore
- * into it, and DROP DATABASE ... WITH (FORCE), which always runs, at the
- * deadline or on an interrupt too). A refusal stops the audit: the run is
- * "refused" (exit 3) and later layers are skipped. An environment with no
- * layers is one critical gap. The summary's exit code follows lb_run_finish:
- * 1 when any gap was found, and every critical finding is a gap.
+ * recorded or touched, LB_EINVAL for: a layer name not declared; `restore`
+ * of a pg_dump layer without `scratch` in the environment (the audit never
+ * creates a database anywhere else); `restore` of a basebackup or
+ * pgbackrest layer whose source target is not declared or declares no
+ * data_dir, of a basebackup layer without wal_archive, of a pgbackrest
+ * layer without stanza.
+ *
+ * With `restore`, before each layer's restore the layer's source target
+ * must pass lb_guard_check (it only gets a read-only transaction).
+ *  - pg_dump: the scratch target must pass it too, and gets CREATE
+ *    DATABASE lifeboat_audit_<random> TEMPLATE template0, a pg_restore into
+ *    it, and DROP DATABASE ... WITH (FORCE), which always runs, at the
+ *    deadline or on an interrupt too.
+ *  - basebackup, pgbackrest: lb_backup_pitr_prepare or
+ *    lb_backup_pgbackrest_restore (recovery target immediate) into
+ *    lb_cluster_sibling_dir(source data_dir, "audit"), with port = a free
+ *    port of 127.0.0.1, listen_addresses 127.0.0.1, no unix socket,
+ *    archive_mode off, cluster_name "<source cluster>-audit-<layer>";
+ *    lb_cluster_start_scratch; the connection must reach the source's
+ *    system_identifier and that cluster_name with archiving off
+ *    (LB_ESAFETY otherwise); then stopped (immediate) and removed
+ *    (lb_cluster_remove_dir), always, at the deadline or on an interrupt
+ *    too; what cannot be removed is a major "cleanup" gap naming it. A
+ *    restore or a start that fails, or tables that cannot be read, are
+ *    critical gaps. Metric "<layer>.restore" (ms).
+ *  - command: a minor gap, "restore check ... not implemented yet".
+ * A refusal stops the audit: the run is "refused" (exit 3) and later layers
+ * are skipped. An environment with no layers is one critical gap. The
+ * summary's exit code follows lb_run_finish: 1 when any gap was found, and
+ * every critical finding is a gap.
  * Returns 0 when the run was recorded (whatever it found), else a negative
  * code with err set (res->run_id may still name a partly recorded run).
  */

@@ -102,6 +102,31 @@ int lb_cluster_start_dir(const char *data_dir, const char *log_path, int64_t dea
 int lb_cluster_stop_dir(const char *data_dir, const char *mode, int64_t deadline_ms,
                         struct lb_tool_run *run, struct lb_err *err);
 
+/* ---- scratch servers ----------------------------------------------------- */
+
+/* A TCP port of 127.0.0.1 nobody listens on right now (the kernel's pick),
+ * for a scratch server; -1 when none can be had. Another process may take
+ * it before the server binds it: the start then fails and says so. */
+int lb_cluster_free_port(void);
+/* Pure: `conninfo` (a target's) pointed at a scratch server on
+ * 127.0.0.1:port: host and port replaced, hostaddr removed, everything else
+ * (dbname, user, sslmode, ...) kept. NULL when conninfo does not parse or
+ * port is not 1..65535. Caller frees. */
+char *lb_cluster_local_conninfo(const char *conninfo, int port);
+/*
+ * Start a restored data directory (lb_backup_pitr_prepare or
+ * lb_backup_pgbackrest_restore, with settings that give it its own port,
+ * listen_addresses 127.0.0.1 and archive_mode off) as a scratch server
+ * where it lies, and wait until it accepts `conninfo` and recovery has
+ * ended (lb_cluster_wait, LB_CLUSTER_PRIMARY). lb_cluster_start_dir with
+ * log_path (NULL: "<data_dir>.log"); a server that shuts down during
+ * recovery fails fast (LB_EPROC) with the last lines of its log. Does not
+ * stop it on failure: the caller tears it down (lb_cluster_stop_dir,
+ * lb_cluster_remove_dir) on every path. `run` gets pg_ctl's record.
+ */
+int lb_cluster_start_scratch(const char *data_dir, const char *log_path, const char *conninfo,
+                             int64_t deadline_ms, struct lb_tool_run *run, struct lb_err *err);
+
 /* ---- facts about a server ---------------------------------------------- */
 
 /* What pg_controldata says of a data directory. */

@@ -199,6 +199,9 @@ int lb_random_bytes(void *out, size_t n, struct lb_err *err);
 /* Checked strtoll of the whole string. */
 int lb_parse_int64(const char *s, int64_t *out);
 int lb_str_starts(const char *s, const char *prefix);
+/* The last non-empty line of a tool's output, without its line end ("" for
+ * NULL or blank text). Caller frees. */
+char *lb_str_last_line(const char *text);
 int lb_str_ends(const char *s, const char *suffix);
 /* Read a whole file. Caller frees *out. */
 int lb_file_read(const char *path, char **out, size_t *len, struct lb_err *err);
@@ -208,6 +211,9 @@ int lb_file_write(const char *path, const void *data, size_t len, struct lb_err 
 int lb_file_exists(const char *path);
 /* mkdir -p. */
 int lb_mkdirs(const char *path, unsigned mode, struct lb_err *err);
+/* rm -r. A missing path is not an error; directories closed to their
+ * owner (a fenced data directory, mode 000) are opened on the way. */
+int lb_rmtree(const char *path, struct lb_err *err);
 /* Absolute, normalised path (no symlink resolution needed). Caller frees. */
 char *lb_path_abs(const char *path);
 /* Join two path parts with one slash. Caller frees. */

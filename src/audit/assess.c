@@ -111,13 +111,22 @@ static int64_t prov_rows(const struct lb_provenance *p)
 /* Kinds whose artifact audit cannot inspect yet: one minor gap each. */
 static int assess_uninspectable(const struct lb_env_backup *b, struct lb_audit_findings *out)
 {
+    int pgbackrest = strcmp(b->kind, "pgbackrest") == 0;
+
+    /* A pgBackRest layer without a path still restores (audit --restore,
+     * with pgBackRest's default configuration): only its files are unseen. */
     add(out, b->name, "inspected", NULL, 0,
         lb_xasprintf("existence, age and source of the %s layer checked", b->kind),
         lb_xstrdup("not implemented yet"), LB_SEV_MINOR, "backup",
-        lb_xasprintf("%s: audit of kind %s not implemented yet: its existence, age, source "
-                     "and restore are unchecked", b->name, b->kind),
-        lb_xstrdup("lifeboat can only inspect layers with a path (pg_dump, basebackup) "
-                   "so far; pgBackRest and command layers come with the restore work"));
+        lb_xasprintf("%s: audit of kind %s not implemented yet: its existence, age%s "
+                     "unchecked", b->name, b->kind,
+                     pgbackrest ? " and source are" : ", source and restore are"),
+        lb_xstrdup(pgbackrest ? "declare the layer's path (its pgbackrest.conf, with the "
+                                "repository and provenance beside it) so lifeboat can inspect "
+                                "it; audit --restore restores it with pgBackRest's default "
+                                "configuration"
+                              : "lifeboat can only inspect layers with a path (pg_dump, "
+                                "basebackup, pgbackrest); a command layer is opaque to it"));
     return 0;
 }
 
@@ -359,6 +368,13 @@ int lb_audit_assess(const struct lb_env *env, const struct lb_env_backup *b,
 
 /* ---- restore findings ---------------------------------------------------- */
 
+/* A layer restored as a cluster (lb_audit_compare holds its provenance to
+ * the tolerance). */
+static int physical_kind(const char *kind)
+{
+    return kind != NULL && (strcmp(kind, "basebackup") == 0 || strcmp(kind, "pgbackrest") == 0);
+}
+
 static int64_t baseline_rows(const struct lb_baseline *bl)
 {
     int64_t total = 0;
@@ -485,19 +501,36 @@ int lb_audit_compare(const struct lb_env_backup *b, const struct lb_baseline *li
         const struct lb_prov_table *p = &prov->tables[i];
         const struct lb_table_fp *r = lb_baseline_find(restored, p->name);
         int64_t got = r != NULL ? r->rows : -1;
-        char what[300], gotbuf[32];
-        int ok = got == p->rows;
+        char what[300], gotbuf[32], tol[32];
+        int ok;
 
         if (got < 0)
             snprintf(gotbuf, sizeof(gotbuf), "no");
         else
             snprintf(gotbuf, sizeof(gotbuf), "%" PRId64, got);
         snprintf(what, sizeof(what), "%s: as its provenance records", display(p->name));
-        add(out, b->name, what, p->name, ok, rows_text(p->rows), rows_text(got),
+        if (!physical_kind(b->kind)) {
+            /* A dump's provenance counts in the dump's own snapshot. */
+            ok = got == p->rows;
+            add(out, b->name, what, p->name, ok, rows_text(p->rows), rows_text(got),
+                ok || empty ? LB_SEV_NONE : LB_SEV_CRITICAL, "backup",
+                lb_xasprintf("%s: %s: %s rows restored, %" PRId64 " recorded in its "
+                             "provenance: the archive does not hold what its provenance "
+                             "claims", b->name, display(p->name), gotbuf, p->rows),
+                NULL);
+            continue;
+        }
+        /* A physical backup's provenance counts just before the backup
+         * starts; its consistent point is later: the layer's tolerance. */
+        tolerance_text(b->tolerance, tol, sizeof(tol));
+        ok = got >= 0 && (double)(got > p->rows ? got - p->rows : p->rows - got) <=
+                             b->tolerance * (double)p->rows;
+        add(out, b->name, what, p->name, ok,
+            lb_xasprintf("%" PRId64 " (within %s)", p->rows, tol), rows_text(got),
             ok || empty ? LB_SEV_NONE : LB_SEV_CRITICAL, "backup",
-            lb_xasprintf("%s: %s: %s rows restored, %" PRId64 " recorded in its provenance: "
-                         "the archive does not hold what its provenance claims", b->name,
-                         display(p->name), gotbuf, p->rows),
+            lb_xasprintf("%s: %s: %s rows restored, %" PRId64 " recorded in its provenance "
+                         "(tolerance %s): the backup does not hold what its provenance claims",
+                         b->name, display(p->name), gotbuf, p->rows, tol),
             NULL);
     }
     if (fk_not_validated >= 0)

@@ -1,9 +1,11 @@
 /*
  * audit: the run. One check step per backup layer: look at what is on disk
- * (assess.c decides what it means), then, with restore, restore a pg_dump
- * layer into a throw-away database on the scratch target, count what came
- * back, compare it with the live source, and drop the database whatever
- * happened. Every finding is a check, and a gap when it falls short.
+ * (assess.c decides what it means), then, with restore, restore the layer
+ * into a throw-away copy (a pg_dump into a database on the scratch target,
+ * a base backup or pgBackRest set into a cluster beside its source's data
+ * directory), count what came back, compare it with the live source, and
+ * drop or remove the copy whatever happened. Every finding is a check, and
+ * a gap when it falls short.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -60,22 +62,6 @@ static int metric(struct audit *a, const char *layer, const char *what, double v
     return lb_run_metric(a->run, name, v, unit, err);
 }
 
-/* The last non-empty line of a tool's output ("" if none). Caller frees. */
-static char *last_line(const char *text)
-{
-    const char *end, *start;
-
-    if (text == NULL)
-        return lb_xstrdup("");
-    end = text + strlen(text);
-    while (end > text && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
-        end--;
-    start = end;
-    while (start > text && start[-1] != '\n')
-        start--;
-    return lb_xstrndup(start, (size_t)(end - start));
-}
-
 /* ---- what is on disk ------------------------------------------------------ */
 
 struct on_disk {
@@ -114,7 +100,7 @@ static int check_readable(const char *path, int64_t deadline, struct on_disk *d,
         lb_err_clear(err);
         rc = 0;
     } else if (rc == 0 && (!res.exited || res.status != 0)) {
-        char *line = last_line(res.output);
+        char *line = lb_str_last_line(res.output);
 
         d->readable_error = line[0] != '\0' ? lb_xstrdup(line)
                                             : lb_xasprintf("pg_restore -l exited with status %d",
@@ -275,14 +261,18 @@ out:
     return rc;
 }
 
-/* The tool run on the step's record, as drills record theirs. */
-static int record_tool(struct audit *a, const char *layer, const struct lb_tool_run *tr,
-                       struct lb_err *err)
+/* The tool run on the step's record, as drills record theirs; with a
+ * `what`, its duration and exit status as metrics "<layer>.<what>.*". */
+static int record_tool(struct audit *a, const char *layer, const char *what,
+                       const struct lb_tool_run *tr, struct lb_err *err)
 {
     struct lb_buf b = {0};
+    char name[200];
     int rc;
 
-    lb_buf_printf(&b, "$ %s\n", tr->cmdline != NULL ? tr->cmdline : "pg_restore");
+    if (tr->cmdline == NULL && tr->output == NULL)
+        return 0;
+    lb_buf_printf(&b, "$ %s\n", tr->cmdline != NULL ? tr->cmdline : (what ? what : "?"));
     if (tr->output != NULL && tr->output[0] != '\0')
         lb_buf_adds(&b, tr->output);
     if (tr->timed_out)
@@ -294,9 +284,13 @@ static int record_tool(struct audit *a, const char *layer, const struct lb_tool_
                       (long long)tr->duration_ms);
     lb_run_step_output(a->run, b.data);
     lb_buf_free(&b);
-    rc = metric(a, layer, "pg_restore.duration", (double)tr->duration_ms, "ms", err);
+    if (what == NULL)
+        return 0;
+    snprintf(name, sizeof(name), "%s.duration", what);
+    rc = metric(a, layer, name, (double)tr->duration_ms, "ms", err);
+    snprintf(name, sizeof(name), "%s.exit_status", what);
     if (rc == 0)
-        rc = metric(a, layer, "pg_restore.exit_status", tr->exit_status, NULL, err);
+        rc = metric(a, layer, name, tr->exit_status, NULL, err);
     return rc;
 }
 
@@ -323,6 +317,50 @@ static int64_t total_rows(const struct lb_baseline *bl)
     return n;
 }
 
+/* Count what a restore brought back (exact rows per table, NOT VALID
+ * foreign keys) through `conn`, and compare it with the live source and the
+ * provenance: the same for every kind of layer. */
+static int count_and_compare(struct audit *a, const struct lb_env_backup *b,
+                             const struct lb_provenance *prov, const struct lb_baseline *live,
+                             struct lb_pg *conn, int64_t deadline, struct lb_err *err)
+{
+    struct lb_baseline_opts bo = {0};
+    struct lb_baseline *restored = NULL;
+    struct lb_audit_findings f = {0};
+    char *nv = NULL;
+    int64_t not_valid = -1;
+    int rc;
+
+    bo.fingerprint = 0;
+    bo.deadline_ms = deadline;
+    rc = lb_validate_baseline(conn, &bo, &restored, err);
+    if (rc != 0) {
+        lb_err_prefix(err, "counting the restored rows");
+        goto out;
+    }
+    rc = lb_pg_scalar(conn, "SELECT count(*) FROM pg_catalog.pg_constraint "
+                            "WHERE contype = 'f' AND NOT convalidated",
+                      0, NULL, deadline, &nv, err);
+    if (rc != 0)
+        goto out;
+    if (nv == NULL || lb_parse_int64(nv, &not_valid) != 0)
+        not_valid = -1;
+    rc = record_stats(a, "scratch restore", restored, err);
+    if (rc == 0)
+        rc = metric(a, b->name, "restored_rows", (double)total_rows(restored), "rows", err);
+    if (rc == 0 && live != NULL)
+        rc = metric(a, b->name, "source_rows", (double)total_rows(live), "rows", err);
+    if (rc != 0)
+        goto out;
+    lb_audit_compare(b, live, restored, prov, not_valid, &f);
+    rc = record(a, &f, err);
+out:
+    lb_audit_findings_free(&f);
+    lb_baseline_free(restored);
+    free(nv);
+    return rc;
+}
+
 /* Restore, count, compare; the restore's own failure is a finding. */
 static int restore_and_compare(struct audit *a, const struct lb_env_backup *b,
                                const struct lb_provenance *prov, const struct lb_baseline *live,
@@ -331,12 +369,7 @@ static int restore_and_compare(struct audit *a, const struct lb_env_backup *b,
 {
     struct lb_restore_opts ro = {0};
     struct lb_tool_run tr = {0};
-    struct lb_baseline_opts bo = {0};
-    struct lb_baseline *restored = NULL;
-    struct lb_audit_findings f = {0};
-    char *nv = NULL;
     char check[300];
-    int64_t not_valid = -1;
     int rc;
 
     ro.conninfo = scratch_ci;
@@ -345,10 +378,10 @@ static int restore_and_compare(struct audit *a, const struct lb_env_backup *b,
     ro.deadline_ms = deadline;
     ro.conn = scratch;
     rc = lb_backup_pg_restore(&ro, &tr, err);
-    if (tr.cmdline != NULL || tr.output != NULL) {
+    {
         struct lb_err re = {0};
 
-        if (record_tool(a, b->name, &tr, &re) != 0) {
+        if (record_tool(a, b->name, "pg_restore", &tr, &re) != 0) {
             *err = re;
             rc = re.code;
             goto out;
@@ -376,34 +409,9 @@ static int restore_and_compare(struct audit *a, const struct lb_env_backup *b,
         if (rc != 0)
             goto out;
     }
-    bo.fingerprint = 0;
-    bo.deadline_ms = deadline;
-    rc = lb_validate_baseline(scratch, &bo, &restored, err);
-    if (rc != 0) {
-        lb_err_prefix(err, "counting the restored rows");
-        goto out;
-    }
-    rc = lb_pg_scalar(scratch, "SELECT count(*) FROM pg_catalog.pg_constraint "
-                               "WHERE contype = 'f' AND NOT convalidated",
-                      0, NULL, deadline, &nv, err);
-    if (rc != 0)
-        goto out;
-    if (nv == NULL || lb_parse_int64(nv, &not_valid) != 0)
-        not_valid = -1;
-    rc = record_stats(a, "scratch restore", restored, err);
-    if (rc == 0)
-        rc = metric(a, b->name, "restored_rows", (double)total_rows(restored), "rows", err);
-    if (rc == 0 && live != NULL)
-        rc = metric(a, b->name, "source_rows", (double)total_rows(live), "rows", err);
-    if (rc != 0)
-        goto out;
-    lb_audit_compare(b, live, restored, prov, not_valid, &f);
-    rc = record(a, &f, err);
+    rc = count_and_compare(a, b, prov, live, scratch, deadline, err);
 out:
-    lb_audit_findings_free(&f);
-    lb_baseline_free(restored);
     lb_tool_run_free(&tr);
-    free(nv);
     return rc;
 }
 
@@ -496,6 +504,367 @@ out:
     return rc;
 }
 
+/* ---- restore into a scratch cluster --------------------------------------- */
+
+/* A basebackup or pgBackRest layer: what `--restore` restores into a
+ * scratch cluster beside its source's data directory. */
+static int physical(const struct lb_env_backup *b)
+{
+    return strcmp(b->kind, "basebackup") == 0 || strcmp(b->kind, "pgbackrest") == 0;
+}
+
+/* The scratch server a physical layer is restored into. */
+struct scratch_cluster {
+    const struct lb_env_target *src;
+    char *dir;            /* its data directory: a sibling of src->data_dir */
+    char *log;            /* its server log, inside dir */
+    char *conninfo;       /* the source's, pointed at 127.0.0.1:port */
+    char *cluster_name;   /* "<source cluster>-audit-<layer>" */
+    char port[16];
+};
+
+static void scratch_cluster_free(struct scratch_cluster *sc)
+{
+    free(sc->dir);
+    free(sc->log);
+    free(sc->conninfo);
+    free(sc->cluster_name);
+    memset(sc, 0, sizeof(*sc));
+}
+
+/* Restore the layer into sc->dir as far as its consistent point, with the
+ * settings that make it a server of its own that archives nothing. */
+static int prepare_cluster(const struct lb_env_backup *b, const struct scratch_cluster *sc,
+                           int64_t deadline, struct lb_tool_run *tr, struct lb_err *err)
+{
+    const char *settings[] = {"port", sc->port,
+                              "listen_addresses", "127.0.0.1",
+                              "unix_socket_directories", "",
+                              "archive_mode", "off",
+                              "cluster_name", sc->cluster_name,
+                              NULL};
+
+    if (strcmp(b->kind, "basebackup") == 0) {
+        struct lb_pitr_opts o = {0};
+
+        o.base_backup = b->path;
+        o.wal_archive = b->wal_archive;
+        o.target.kind = LB_RECOVERY_IMMEDIATE;
+        o.data_dir = sc->dir;
+        o.settings = settings;
+        o.deadline_ms = deadline;
+        return lb_backup_pitr_prepare(&o, tr, err);
+    } else {
+        struct lb_pgbackrest_restore_opts o = {0};
+        char *config = lb_pgbackrest_layer_config(b);
+        int rc;
+
+        o.base.config = config;
+        o.base.stanza = b->stanza;
+        o.base.repo = b->repo;
+        o.base.deadline_ms = deadline;
+        o.target.kind = LB_RECOVERY_IMMEDIATE;
+        o.data_dir = sc->dir;
+        o.settings = settings;
+        rc = lb_backup_pgbackrest_restore(&o, tr, err);
+        free(config);
+        return rc;
+    }
+}
+
+/* The last n lines of a file, "" when it cannot be read. Caller frees. */
+static char *file_tail(const char *path, int n)
+{
+    struct lb_err e = {0};
+    char *text = NULL, *out;
+    const char *p;
+    size_t len = 0;
+
+    if (lb_file_read(path, &text, &len, &e) != 0 || text == NULL)
+        return lb_xstrdup("");
+    p = text + len;
+    while (p > text && (p[-1] == '\n' || p[-1] == '\r'))
+        p--;
+    while (p > text && n > 0) {
+        p--;
+        if (*p == '\n' && --n == 0)
+            p++;
+    }
+    out = lb_xstrdup(p);
+    free(text);
+    return out;
+}
+
+/* The connection must reach the scratch server just started, nothing
+ * else: the source's pinned system_identifier (a physical copy keeps it)
+ * and the cluster_name only that server was given; and that server must
+ * not archive. */
+static int check_cluster_conn(struct audit *a, struct lb_pg *c, const struct scratch_cluster *sc,
+                              int64_t deadline, struct lb_err *err)
+{
+    struct lb_pg_result r = {0};
+    const char *sysid, *name, *archive_mode;
+    char *line = NULL;
+    int rc;
+
+    rc = lb_pg_query(c, "SELECT (SELECT system_identifier::text FROM "
+                        "pg_catalog.pg_control_system()), current_setting('cluster_name'), "
+                        "current_setting('archive_mode')",
+                     0, NULL, deadline, &r, err);
+    if (rc != 0)
+        goto out;
+    sysid = r.nrows == 1 ? lb_pg_value(&r, 0, 0) : NULL;
+    name = r.nrows == 1 ? lb_pg_value(&r, 0, 1) : NULL;
+    archive_mode = r.nrows == 1 ? lb_pg_value(&r, 0, 2) : NULL;
+    if (sysid == NULL || name == NULL || sc->src->system_identifier == NULL ||
+        strcmp(sysid, sc->src->system_identifier) != 0 || strcmp(name, sc->cluster_name) != 0) {
+        rc = lb_err_set(err, LB_ESAFETY,
+                        "the connection to the scratch cluster on 127.0.0.1:%s reached "
+                        "system_identifier %s, cluster_name '%s', not %s '%s'", sc->port,
+                        sysid != NULL ? sysid : "?", name != NULL ? name : "?",
+                        sc->src->system_identifier != NULL ? sc->src->system_identifier : "?",
+                        sc->cluster_name);
+        goto out;
+    }
+    if (archive_mode == NULL || strcmp(archive_mode, "off") != 0) {
+        rc = lb_err_set(err, LB_ESAFETY,
+                        "the scratch cluster on 127.0.0.1:%s runs with archive_mode '%s': its "
+                        "timeline could reach the WAL archive", sc->port,
+                        archive_mode != NULL ? archive_mode : "?");
+        goto out;
+    }
+    line = lb_xasprintf("connected to the scratch cluster: system_identifier %s (a copy of "
+                        "target '%s'), cluster_name '%s', archive_mode off", sysid,
+                        sc->src->name, name);
+    lb_run_log(a->run, line);
+out:
+    lb_pg_result_free(&r);
+    free(line);
+    return rc;
+}
+
+/* Stop the scratch server and remove its directory, always: its own
+ * deadline, and a gap naming the directory when something is left. */
+static int teardown_cluster(struct audit *a, struct scratch_cluster *sc, struct lb_err *err)
+{
+    int64_t deadline = lb_mono_ms() + CLEANUP_TIMEOUT_MS;
+    struct lb_err e = {0};
+    char *line = NULL, *title = NULL;
+    int tries, stopped = 0, rc = 0;
+
+    for (tries = 0; tries < 2; tries++) {
+        lb_err_clear(&e);
+        rc = 0;
+        if (lb_cluster_running(sc->dir)) {
+            rc = lb_cluster_stop_dir(sc->dir, "immediate", deadline, NULL, &e);
+            stopped |= rc == 0;
+        }
+        /* Refused while a server still runs on it. */
+        if (lb_file_exists(sc->dir)) {
+            struct lb_err re = {0};
+            int rm = lb_cluster_remove_dir(sc->src->data_dir, sc->dir, &re);
+
+            if (rc == 0 && rm != 0) {
+                e = re;
+                rc = rm;
+            }
+        }
+        if (!lb_file_exists(sc->dir))
+            rc = 0;
+        if (rc != LB_EINTR || a->interrupted)
+            break;
+        /* The first signal came during the teardown: it still finishes (the
+         * step ends interrupted); a second one stops it. */
+        a->interrupted = 1;
+        lb_interrupt_acknowledge();
+    }
+    if (rc == 0) {
+        line = stopped ? lb_xasprintf("stopped the scratch cluster on 127.0.0.1:%s and "
+                                      "removed %s", sc->port, sc->dir)
+                       : lb_xasprintf("removed %s", sc->dir);
+        lb_run_log(a->run, line);
+    } else {
+        title = lb_xasprintf("scratch cluster %s was left beside %s: stop it (pg_ctl -D %s "
+                             "stop) and remove it by hand", sc->dir, sc->src->data_dir, sc->dir);
+        rc = lb_run_gap(a->run, "major", "cleanup", title, e.msg, err);
+    }
+    free(line);
+    free(title);
+    return rc;
+}
+
+/* What a failure to restore or to start says of the layer: a finding, not
+ * an error, unless it is the deadline, a signal or a guard. */
+static int layer_failure(int rc)
+{
+    return rc != LB_ETIMEOUT && rc != LB_EINTR && rc != LB_ESAFETY && rc != LB_ENOMEM &&
+           rc != LB_EHALT && rc != LB_EABORT;
+}
+
+/*
+ * A basebackup or pgBackRest layer through a scratch cluster: the source
+ * proven and counted first (read_live), then the layer restored into a new
+ * data directory beside the source's, to the backup's consistent point
+ * (recovery target immediate), started on a free port of 127.0.0.1 with
+ * archiving off, counted and compared as a dump is, then stopped and
+ * removed whatever happened.
+ */
+static int restore_cluster(struct audit *a, const struct lb_env_backup *b,
+                           const struct lb_provenance *prov, int64_t deadline, struct lb_err *err)
+{
+    const struct lb_env_target *src = b->source != NULL ? lb_env_target(a->env, b->source) : NULL;
+    struct scratch_cluster sc = {0};
+    struct lb_baseline *live = NULL;
+    struct lb_tool_run tr = {0};
+    struct lb_pg *c = NULL;
+    struct lb_err re = {0};
+    char check[300];
+    char *line = NULL;
+    int64_t t0, cdl;
+    int port, made = 0, rc;
+
+    snprintf(check, sizeof(check), "%s: restorable", b->name);
+    if (src == NULL || src->data_dir == NULL)
+        return lb_err_set(err, LB_EINVAL, "%s: its source target declares no data_dir to put "
+                          "a scratch cluster beside", b->name);
+    rc = read_live(a, src, deadline, &live, err);
+    if (rc == 0)
+        rc = record_stats(a, "source", live, err);
+    if (rc != 0)
+        goto out;
+    port = lb_cluster_free_port();
+    if (port < 0) {
+        rc = lb_err_set(err, LB_EIO, "no free port on 127.0.0.1 for a scratch cluster");
+        goto out;
+    }
+    sc.src = src;
+    snprintf(sc.port, sizeof(sc.port), "%d", port);
+    sc.conninfo = lb_cluster_local_conninfo(src->conninfo, port);
+    if (sc.conninfo == NULL) {
+        rc = lb_err_set(err, LB_EINVAL, "target '%s': its conninfo does not parse", src->name);
+        goto out;
+    }
+    sc.cluster_name = lb_xasprintf("%s-audit-%s",
+                                   src->cluster_name != NULL ? src->cluster_name : src->name,
+                                   b->name);
+    sc.dir = lb_cluster_sibling_dir(src->data_dir, "audit");
+    sc.log = lb_path_join(sc.dir, "lifeboat-audit.log");
+    line = lb_xasprintf("restoring %s (%s) into scratch cluster %s on 127.0.0.1:%s, to its "
+                        "consistent point (recovery target immediate), archiving off",
+                        b->name, b->kind, sc.dir, sc.port);
+    lb_run_log(a->run, line);
+    made = 1;
+    t0 = lb_mono_ms();
+    rc = prepare_cluster(b, &sc, deadline, &tr, err);
+    if (record_tool(a, b->name, NULL, &tr, &re) != 0) {
+        *err = re;
+        rc = re.code;
+        goto out;
+    }
+    if (rc == 0) {
+        lb_tool_run_free(&tr);
+        memset(&tr, 0, sizeof(tr));
+        rc = lb_cluster_start_scratch(sc.dir, sc.log, sc.conninfo, deadline, &tr, err);
+        if (record_tool(a, b->name, NULL, &tr, &re) != 0) {
+            *err = re;
+            rc = re.code;
+            goto out;
+        }
+        if (rc != 0) {
+            char *tail = file_tail(sc.log, 20);
+
+            if (tail[0] != '\0') {
+                char *text = lb_xasprintf("server log %s (last lines):\n%s", sc.log, tail);
+
+                lb_run_step_output(a->run, text);
+                free(text);
+            }
+            free(tail);
+        }
+    }
+    if (rc != 0 && layer_failure(rc)) {
+        char *why = lb_xstrdup(err->msg);
+        char *title = lb_xasprintf("%s: restore failed: %s", b->name, why);
+
+        lb_err_clear(err);
+        rc = lb_run_check(a->run, check, 0, "recovered to its consistent point and accepting "
+                          "connections", why, NULL, err);
+        if (rc == 0)
+            rc = lb_run_gap(a->run, "critical", "backup", title,
+                            "see the step's output for the restore's and the server's messages",
+                            err);
+        free(title);
+        free(why);
+        goto out;
+    }
+    if (rc != 0)
+        goto out;
+    {
+        int64_t ms = lb_mono_ms() - t0;
+        char observed[200];
+
+        snprintf(observed, sizeof(observed), "accepting connections on 127.0.0.1:%s after %.1fs",
+                 sc.port, (double)ms / 1000.0);
+        free(line);
+        line = lb_xasprintf("scratch cluster %s recovered and %s", sc.dir, observed);
+        lb_run_log(a->run, line);
+        rc = metric(a, b->name, "restore", (double)ms, "ms", err);
+        if (rc == 0)
+            rc = lb_run_check(a->run, check, 1, "recovered to its consistent point and "
+                              "accepting connections", observed, NULL, err);
+        if (rc != 0)
+            goto out;
+    }
+    cdl = lb_mono_ms() + CONNECT_TIMEOUT_MS;
+    rc = lb_pg_connect(sc.conninfo, cdl < deadline ? cdl : deadline, &c, err);
+    if (rc == 0)
+        rc = lb_pg_query(c, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", 0, NULL,
+                         deadline, NULL, err);
+    if (rc == 0)
+        rc = check_cluster_conn(a, c, &sc, deadline, err);
+    if (rc != 0) {
+        lb_err_prefix(err, "scratch cluster %s", sc.dir);
+        goto out;
+    }
+    rc = count_and_compare(a, b, prov, live, c, deadline, err);
+    if (rc == LB_EDB) {
+        /* The server came up on it, but its tables cannot be read (a data
+         * file missing from the backup): as bad as a restore that fails. */
+        char *why = lb_xstrdup(err->msg);
+        char *title = lb_xasprintf("%s: restored data cannot be read: %s", b->name, why);
+
+        lb_err_clear(err);
+        snprintf(check, sizeof(check), "%s: restored rows readable", b->name);
+        rc = lb_run_check(a->run, check, 0, "every table counted", why, NULL, err);
+        if (rc == 0)
+            rc = lb_run_gap(a->run, "critical", "backup", title,
+                            "the scratch cluster started, but counting its rows failed", err);
+        free(title);
+        free(why);
+    }
+out:
+    lb_pg_close(c);
+    if (made) {
+        struct lb_err te = {0};
+
+        /* As for a scratch database: the first signal is handled here (the
+         * step still ends interrupted), so that nothing is left behind. */
+        if (lb_interrupted()) {
+            a->interrupted = 1;
+            lb_interrupt_acknowledge();
+        }
+        if (teardown_cluster(a, &sc, &te) != 0 && rc == 0) {
+            *err = te;
+            rc = te.code;
+        }
+    }
+    scratch_cluster_free(&sc);
+    lb_tool_run_free(&tr);
+    lb_baseline_free(live);
+    free(line);
+    return rc;
+}
+
 /* ---- one layer ------------------------------------------------------------ */
 
 static int audit_layer(struct audit *a, const struct lb_env_backup *b, struct lb_err *err)
@@ -523,7 +892,7 @@ static int audit_layer(struct audit *a, const struct lb_env_backup *b, struct lb
     if (rc != 0 || !a->o->restore)
         goto out;
 
-    if (strcmp(b->kind, "pg_dump") != 0) {
+    if (strcmp(b->kind, "pg_dump") != 0 && !physical(b)) {
         char check[300];
         char *title = lb_xasprintf("%s: restore check for kind %s not implemented yet",
                                    b->name, b->kind);
@@ -533,10 +902,13 @@ static int audit_layer(struct audit *a, const struct lb_env_backup *b, struct lb
                           NULL, err);
         if (rc == 0)
             rc = lb_run_gap(a->run, "minor", "backup", title,
-                            "audit --restore restores pg_dump layers so far; base backups, "
-                            "pgBackRest and command layers come with the restore work",
+                            "audit --restore restores pg_dump, basebackup and pgbackrest "
+                            "layers; lifeboat cannot restore what a command layer holds",
                             err);
         free(title);
+    } else if (physical(b) && (d.art.exists || b->path == NULL)) {
+        /* A pgBackRest layer with no path: pgBackRest's default configuration. */
+        rc = restore_cluster(a, b, d.prov, deadline, err);
     } else if (!d.art.exists || d.art.size == 0 ||
                (d.art.readable_checked && d.art.readable_error != NULL)) {
         char check[300];
@@ -609,6 +981,8 @@ static char *plan_json(const struct lb_audit_opts *o)
 static int check_opts(const struct lb_audit_opts *o, struct lb_err *err)
 {
     const char *const *l;
+    size_t i;
+    int dumps = 0;
 
     if (o == NULL || o->env == NULL || o->store == NULL)
         return lb_err_set(err, LB_EINVAL, "audit: an environment and a store are needed");
@@ -616,11 +990,45 @@ static int check_opts(const struct lb_audit_opts *o, struct lb_err *err)
         if (lb_env_backup(o->env, *l) == NULL)
             return lb_err_set(err, LB_EINVAL, "%s: no backup layer '%s' is declared",
                               o->env->path ? o->env->path : "environment", *l);
-    if (o->restore && (o->env->scratch == NULL || lb_env_target(o->env, o->env->scratch) == NULL))
+    if (!o->restore)
+        return 0;
+    for (i = 0; i < o->env->nbackups; i++) {
+        const struct lb_env_backup *b = &o->env->backups[i];
+        const struct lb_env_target *src;
+
+        if (!selected(o, b->name))
+            continue;
+        if (strcmp(b->kind, "pg_dump") == 0)
+            dumps++;
+        if (!physical(b))
+            continue;
+        src = b->source != NULL ? lb_env_target(o->env, b->source) : NULL;
+        if (src == NULL || src->data_dir == NULL)
+            return lb_err_set(err, LB_EINVAL,
+                              "%s:%d: audit --restore of %s layer '%s' needs its source "
+                              "target to declare a data_dir: the layer is restored into a "
+                              "scratch cluster beside it (%s), and nowhere else; leave the "
+                              "layer out with --layer",
+                              o->env->path ? o->env->path : "environment", b->line, b->kind,
+                              b->name,
+                              src == NULL ? (b->source == NULL ? "the layer declares no source"
+                                                               : "its source is not declared")
+                                          : "target declares no data_dir");
+        if (strcmp(b->kind, "basebackup") == 0 && b->wal_archive == NULL)
+            return lb_err_set(err, LB_EINVAL,
+                              "%s:%d: audit --restore of basebackup layer '%s' needs its "
+                              "wal_archive (restore_command reads it during recovery)",
+                              o->env->path ? o->env->path : "environment", b->line, b->name);
+        if (strcmp(b->kind, "pgbackrest") == 0 && b->stanza == NULL)
+            return lb_err_set(err, LB_EINVAL,
+                              "%s:%d: audit --restore of pgbackrest layer '%s' needs its stanza",
+                              o->env->path ? o->env->path : "environment", b->line, b->name);
+    }
+    if (dumps > 0 && (o->env->scratch == NULL || lb_env_target(o->env, o->env->scratch) == NULL))
         return lb_err_set(err, LB_EINVAL,
                           "%s: audit --restore needs a scratch target (scratch = \"<target>\" "
-                          "in the environment): it restores each layer into a throw-away "
-                          "database there, and nowhere else",
+                          "in the environment): it restores each pg_dump layer into a "
+                          "throw-away database there, and nowhere else",
                           o->env->path ? o->env->path : "environment");
     return 0;
 }

@@ -46,8 +46,6 @@ int lb_bk_exec(const struct lb_bk_exec *x, struct lb_tool_run *run, struct lb_er
 int lb_bk_exec_output(const struct lb_bk_exec *x, struct lb_tool_run *run, char **output,
                       struct lb_err *err);
 
-/* The last non-empty line of a text (""); caller frees. */
-char *lb_bk_last_line(const char *text);
 /* The last n non-empty lines of a file joined with " | " ("" if none);
  * caller frees. */
 char *lb_bk_file_tail(const char *path, int n);
@@ -68,9 +66,6 @@ int lb_bk_chown_tree(const char *path, const char *user, struct lb_err *err);
  * into an existing directory `to`. Adds the bytes copied to *bytes. */
 int lb_bk_copy_tree(const char *from, const char *to, int64_t deadline_ms, int64_t *bytes,
                     struct lb_err *err);
-/* rm -r, opening directories a fence closed (mode 000) on the way. A
- * missing path is not an error. */
-int lb_bk_rmtree(const char *path, struct lb_err *err);
 /* 1 if path is a directory holding nothing. */
 int lb_bk_dir_empty(const char *path);
 /* Append text to a file (created with mode 0600 when missing) and give it

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -242,6 +245,63 @@ int lb_cluster_stop_dir(const char *data_dir, const char *mode, int64_t deadline
         lb_err_clear(err);
         rc = 0;
     }
+    return rc;
+}
+
+/* ---- scratch servers ------------------------------------------------------ */
+
+int lb_cluster_free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int port = -1;
+
+    if (fd < 0)
+        return -1;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+char *lb_cluster_local_conninfo(const char *conninfo, int port)
+{
+    char text[16];
+    char *a, *b, *c;
+
+    if (conninfo == NULL || port < 1 || port > 65535)
+        return NULL;
+    snprintf(text, sizeof(text), "%d", port);
+    a = lb_pg_conninfo_with(conninfo, "host", "127.0.0.1");
+    b = a != NULL ? lb_pg_conninfo_with(a, "port", text) : NULL;
+    c = b != NULL ? lb_pg_conninfo_with(b, "hostaddr", NULL) : NULL;
+    free(a);
+    free(b);
+    return c;
+}
+
+int lb_cluster_start_scratch(const char *data_dir, const char *log_path, const char *conninfo,
+                             int64_t deadline_ms, struct lb_tool_run *run, struct lb_err *err)
+{
+    struct lb_cluster_wait_opts w = {0};
+    char *log = log_path != NULL ? lb_xstrdup(log_path) : lb_xasprintf("%s.log", data_dir);
+    int rc;
+
+    rc = lb_cluster_start_dir(data_dir, log, deadline_ms, run, err);
+    if (rc == 0) {
+        w.conninfo = conninfo;
+        w.want = LB_CLUSTER_PRIMARY;
+        w.data_dir = data_dir;
+        w.log_path = log;
+        w.deadline_ms = deadline_ms;
+        rc = lb_cluster_wait(&w, err);
+    }
+    free(log);
     return rc;
 }
 
@@ -929,7 +989,7 @@ int lb_cluster_remove_dir(const char *data_dir, const char *dir, struct lb_err *
                           "may be removed", dir != NULL ? dir : "(null)", data_dir, data_dir);
     if (lb_cluster_running(dir))
         return lb_err_set(err, LB_ESTATE, "a server runs on %s: stop it first", dir);
-    rc = lb_bk_rmtree(dir, err);
+    rc = lb_rmtree(dir, err);
     if (rc == 0) {
         /* lb_cluster_start_dir's default log. */
         char *log = lb_xasprintf("%s.log", dir);

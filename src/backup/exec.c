@@ -61,21 +61,6 @@ void lb_bk_argv_free(struct lb_bk_argv *a)
     memset(a, 0, sizeof(*a));
 }
 
-char *lb_bk_last_line(const char *text)
-{
-    const char *end, *start;
-
-    if (text == NULL)
-        return lb_xstrdup("");
-    end = text + strlen(text);
-    while (end > text && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
-        end--;
-    start = end;
-    while (start > text && start[-1] != '\n')
-        start--;
-    return lb_xstrndup(start, (size_t)(end - start));
-}
-
 char *lb_bk_file_tail(const char *path, int n)
 {
     struct lb_buf b = {0};
@@ -154,7 +139,7 @@ int lb_bk_exec_output(const struct lb_bk_exec *x, struct lb_tool_run *run, char 
         goto out;
     }
     if (!res.exited || res.status != 0) {
-        tail = lb_bk_last_line(res.output);
+        tail = lb_str_last_line(res.output);
         if (res.exited)
             rc = lb_err_set(err, LB_EPROC, "%s exited with status %d%s%s", tool, res.status,
                             tail[0] != '\0' ? ": " : "", tail);
@@ -243,11 +228,11 @@ void lb_bk_discard(const char *path, int created, const char *user)
     int again = 0;
 
     if (created) {
-        lb_bk_rmtree(path, &ignored);
+        lb_rmtree(path, &ignored);
         return;
     }
     tmp = lb_xasprintf("%s.discarded", path);
-    if (rename(path, tmp) == 0 && lb_bk_rmtree(tmp, &ignored) == 0)
+    if (rename(path, tmp) == 0 && lb_rmtree(tmp, &ignored) == 0)
         lb_bk_fresh_dir(path, user, &again, &ignored);
     free(tmp);
 }
@@ -406,43 +391,6 @@ out:
     free(src);
     free(dst);
     closedir(d);
-    return rc;
-}
-
-int lb_bk_rmtree(const char *path, struct lb_err *err)
-{
-    struct stat st;
-    DIR *d = NULL;
-    struct dirent *e;
-    int rc = 0;
-
-    if (lstat(path, &st) != 0) {
-        if (errno == ENOENT)
-            return 0;
-        return lb_err_set(err, LB_EIO, "%s: %s", path, strerror(errno));
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        if (unlink(path) != 0 && errno != ENOENT)
-            return lb_err_set(err, LB_EIO, "rm %s: %s", path, strerror(errno));
-        return 0;
-    }
-    if ((st.st_mode & 0700) != 0700)
-        (void)chmod(path, (st.st_mode & 07777) | 0700);
-    d = opendir(path);
-    if (d == NULL)
-        return lb_err_set(err, LB_EIO, "%s: %s", path, strerror(errno));
-    while (rc == 0 && (e = readdir(d)) != NULL) {
-        char *child;
-
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        child = lb_path_join(path, e->d_name);
-        rc = lb_bk_rmtree(child, err);
-        free(child);
-    }
-    closedir(d);
-    if (rc == 0 && rmdir(path) != 0 && errno != ENOENT)
-        rc = lb_err_set(err, LB_EIO, "rmdir %s: %s", path, strerror(errno));
     return rc;
 }
 

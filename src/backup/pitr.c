@@ -574,7 +574,7 @@ static char *tool_version(const char *tool, int64_t deadline_ms)
     x.argv = argv;
     x.deadline_ms = deadline_ms;
     if (lb_bk_exec_output(&x, NULL, &out, &e) == 0)
-        v = lb_bk_last_line(out);
+        v = lb_str_last_line(out);
     free(out);
     return v;
 }
@@ -624,7 +624,7 @@ int lb_backup_basebackup(const struct lb_basebackup_opts *o, struct lb_tool_run 
         lb_err_prefix(err, "base backup source");
         goto out;
     }
-    rc = lb_bk_rmtree(tmp, err);
+    rc = lb_rmtree(tmp, err);
     if (rc != 0)
         goto out;
     lb_bk_argv_add(&a, tool);
@@ -659,7 +659,7 @@ int lb_backup_basebackup(const struct lb_basebackup_opts *o, struct lb_tool_run 
     prov->stop_wal = wal_file_of(prov->stop_lsn, label.timeline, segsize);
     prov->tool = tool_version(tool, o->deadline_ms);
     /* Replace the previous backup only now that this one is complete. */
-    rc = lb_bk_rmtree(old, err);
+    rc = lb_rmtree(old, err);
     if (rc == 0 && lb_file_exists(o->path) && rename(o->path, old) != 0)
         rc = lb_err_set(err, LB_EIO, "rename %s: %s", o->path, strerror(errno));
     if (rc == 0 && rename(tmp, o->path) != 0)
@@ -667,10 +667,10 @@ int lb_backup_basebackup(const struct lb_basebackup_opts *o, struct lb_tool_run 
     if (rc == 0)
         rc = lb_provenance_write(o->path, prov, err);
     if (rc == 0)
-        rc = lb_bk_rmtree(old, err);
+        rc = lb_rmtree(old, err);
 out:
     if (rc != 0) {
-        lb_bk_rmtree(tmp, &ignored);
+        lb_rmtree(tmp, &ignored);
         lb_err_prefix(err, "base backup to %s", o->path);
     }
     if (rc == 0 && prov_out != NULL) {

@@ -646,7 +646,7 @@ static const struct key *find_key(const struct key *keys, size_t n, const char *
     size_t pos = len;
 
     while (pos > 0 && hit == NULL) {
-        struct key k;
+        struct key k = {0};
 
         pos--;
         if (rest[pos] != ' ')

@@ -79,22 +79,6 @@ char *lb_pg_tool(const char *name)
     return path;
 }
 
-/* The last non-empty line of a tool's output (for error messages), or "". */
-static char *last_line(const char *text)
-{
-    const char *end, *start;
-
-    if (text == NULL)
-        return lb_xstrdup("");
-    end = text + strlen(text);
-    while (end > text && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
-        end--;
-    start = end;
-    while (start > text && start[-1] != '\n')
-        start--;
-    return lb_xstrndup(start, (size_t)(end - start));
-}
-
 /* A growable NULL-ended argv of borrowed or owned strings (all owned here). */
 struct argv {
     char **v;
@@ -154,7 +138,7 @@ static int run_tool(const struct argv *a, const char *const *env_add, int64_t de
         goto out;
     }
     if (!res.exited || res.status != 0) {
-        tail = last_line(res.output);
+        tail = lb_str_last_line(res.output);
         if (res.exited)
             rc = lb_err_set(err, LB_EPROC, "%s exited with status %d%s%s", tool, res.status,
                             tail[0] ? ": " : "", tail);
@@ -197,7 +181,7 @@ static char *tool_version(const char *tool, int64_t deadline_ms)
     po.argv = argv;
     po.deadline_ms = deadline_ms;
     if (lb_proc_run(&po, &res, &err) == 0 && res.exited && res.status == 0)
-        v = last_line(res.output);
+        v = lb_str_last_line(res.output);
     lb_proc_result_free(&res);
     return v;
 }

@@ -19,10 +19,13 @@ static const char AUDIT_USAGE[] =
     "The findings are stored as a run of kind \"audit\" and reported like any run.\n\n"
     "  --env FILE        environment (default $LIFEBOAT_ENV, else\n"
     "                    .lifeboat/sandbox/environment.lua)\n"
-    "  --restore         also restore each pg_dump layer into a throw-away database\n"
-    "                    (lifeboat_audit_*) on the environment's `scratch` target, compare\n"
-    "                    its row counts with the live source within the layer's tolerance\n"
-    "                    and its foreign keys, then drop it; both targets must pass the\n"
+    "  --restore         also restore each layer and compare its row counts with the live\n"
+    "                    source within the layer's tolerance, and its foreign keys: a\n"
+    "                    pg_dump into a throw-away database (lifeboat_audit_*) on the\n"
+    "                    environment's `scratch` target; a base backup or a pgBackRest\n"
+    "                    repository into a throw-away server beside the source's data_dir\n"
+    "                    (127.0.0.1, a free port, archiving off), to its consistent point.\n"
+    "                    Every throw-away copy is removed; the targets must pass the\n"
     "                    safety guard, the source is only read\n"
     "  --layer NAME      audit only this layer (repeatable)\n"
     "  --timeout D       per layer (default 1h)\n"
@@ -45,7 +48,7 @@ static void print_result(const struct lb_cli *cli, const struct lb_audit_result 
                s->gaps_major, s->gaps_minor);
         return;
     }
-    for (i = 0; s->status[i] != '\0' && i < sizeof(status) - 1; i++)
+    for (i = 0; i < sizeof(status) - 1 && s->status[i] != '\0'; i++)
         status[i] = s->status[i] == '_' ? ' ' :
                     (s->status[i] >= 'a' && s->status[i] <= 'z') ? (char)(s->status[i] - 32)
                                                                  : s->status[i];

@@ -295,17 +295,10 @@ static struct lb_tool_run *new_toolrun_box(lua_State *L)
 /* Last non-empty line of a tool's output, for error messages. */
 static void last_line(const char *out, char *buf, size_t bufsz)
 {
-    const char *end, *start;
-    buf[0] = '\0';
-    if (!out)
-        return;
-    end = out + strlen(out);
-    while (end > out && (end[-1] == '\n' || end[-1] == ' '))
-        end--;
-    start = end;
-    while (start > out && start[-1] != '\n')
-        start--;
-    snprintf(buf, bufsz, "%.*s", (int)(end - start), start);
+    char *line = lb_str_last_line(out);
+
+    snprintf(buf, bufsz, "%s", line);
+    free(line);
 }
 
 static void get_target_field(lua_State *L, int opts, struct l_target **t)

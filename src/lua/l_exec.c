@@ -20,24 +20,27 @@ static int procres_gc(lua_State *L)
     return 0;
 }
 
-/* exec{ "prog", "arg", ..., timeout = "5m", env = { NAME = "value" } }
- *   -> { status, output, duration, timed_out } */
-static int l_exec(lua_State *L)
+int l_exec_run(lua_State *L, const char *what, int raise_on_failure)
 {
-    struct lb_script *s = l_need_exec(L, "exec");
+    struct lb_script *s = l_script(L);
     struct lb_proc_opts o = {0};
     struct lb_err e = {0};
     int64_t timeout, deadline;
     lua_Integer n;
+    int argv_t = 1;
 
     luaL_checktype(L, 1, LUA_TTABLE);
-    n = (lua_Integer)lua_rawlen(L, 1);
+    if (lua_getfield(L, 1, "argv") == LUA_TTABLE)
+        argv_t = lua_gettop(L);           /* kept on the stack */
+    else
+        lua_pop(L, 1);
+    n = (lua_Integer)lua_rawlen(L, argv_t);
     if (n < 1)
-        return luaL_error(L, "exec: argv is empty (exec{ \"program\", \"arg\", ... })");
+        return luaL_error(L, "%s: argv is empty (%s{ \"program\", \"arg\", ... })", what, what);
     const char **argv = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(char *), 0);
     for (lua_Integer i = 1; i <= n; i++) {
-        if (lua_rawgeti(L, 1, i) != LUA_TSTRING && !lua_isnumber(L, -1))
-            return luaL_error(L, "exec: argv[%d] must be a string", (int)i);
+        if (lua_rawgeti(L, argv_t, i) != LUA_TSTRING && !lua_isnumber(L, -1))
+            return luaL_error(L, "%s: argv[%d] must be a string", what, (int)i);
         argv[i - 1] = lua_tostring(L, -1);   /* kept alive by the table */
         lua_pop(L, 1);
     }
@@ -59,7 +62,7 @@ static int l_exec(lua_State *L)
         lua_pushnil(L);
         while (lua_next(L, et)) {
             if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
-                return luaL_error(L, "exec: env must map names to strings");
+                return luaL_error(L, "%s: env must map names to strings", what);
             lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
             envv[i++] = lua_tostring(L, -1);
             lua_rawseti(L, anchor, i);
@@ -67,7 +70,7 @@ static int l_exec(lua_State *L)
         }
         envv[i] = NULL;
     } else if (!lua_isnil(L, -1)) {
-        return luaL_error(L, "exec: env must be a table");
+        return luaL_error(L, "%s: env must be a table", what);
     }
 
     timeout = l_opt_duration_field(L, 1, "timeout");
@@ -98,13 +101,23 @@ static int l_exec(lua_State *L)
         tr.output = res->output;
         tr.timed_out = res->timed_out;
         tr.interrupted = res->interrupted;
-        l_record_tool(L, "exec", &tr);
+        l_record_tool(L, what, &tr);
         free(cmd);
     }
     if (rc < 0)
         return lb_lua_raise(L, &e);
 
     char *clean = lb_redact_text(lb_run_secrets(s->run), res->output ? res->output : "");
+    if (raise_on_failure && (!res->exited || res->status != 0)) {
+        char *line = lb_str_last_line(clean);
+
+        lua_pushstring(L, line);
+        free(line);
+        free(clean);
+        return l_raise(L, LB_EPROC, "%s %s %s: %s", what, argv[0],
+                       res->exited ? "exited with a non-zero status" : "was killed",
+                       lua_tostring(L, -1));
+    }
     lua_createtable(L, 0, 4);
     lua_pushinteger(L, res->exited ? res->status : -1);
     lua_setfield(L, -2, "status");
@@ -118,6 +131,14 @@ static int l_exec(lua_State *L)
         lua_setfield(L, -2, "signal");
     }
     return 1;
+}
+
+/* exec{ "prog", "arg", ..., timeout = "5m", env = { NAME = "value" } }
+ *   -> { status, output, duration, signal } */
+static int l_exec(lua_State *L)
+{
+    l_need_exec(L, "exec");
+    return l_exec_run(L, "exec", 0);
 }
 
 int luaopen_lifeboat_exec(lua_State *L)

@@ -26,6 +26,12 @@ void l_where(lua_State *L, int level, char *out, size_t outsz);
 
 /* Raise unless the script is executing a step (or a rollback). */
 struct lb_script *l_need_exec(lua_State *L, const char *what);
+/* Runs the argv of the table at index 1 (its array part, or its `argv`
+ * field) with its `env` and `timeout`, records the tool run as `what` and
+ * pushes { status, output, duration, signal } with the output redacted.
+ * raise_on_failure: a non-zero exit or a kill raises an error naming the
+ * output's last line instead. Shared by exec and restore.command. */
+int l_exec_run(lua_State *L, const char *what, int raise_on_failure);
 
 /* Raise an operational error with a code and a printf message. */
 int l_raise(lua_State *L, int code, const char *fmt, ...)

@@ -92,12 +92,6 @@ static int toolrun_gc(lua_State *L)
     return 0;
 }
 
-static int procres_gc(lua_State *L)
-{
-    lb_proc_result_free(lua_touserdata(L, 1));
-    return 0;
-}
-
 static void *new_box(lua_State *L, size_t size, const char *mt, lua_CFunction gc)
 {
     void *b = lua_newuserdatauv(L, size, 0);
@@ -183,17 +177,10 @@ static void gap(lua_State *L, const char *severity, const char *category, const 
 /* Last non-empty line of a tool's output. */
 static void last_line(const char *out, char *buf, size_t bufsz)
 {
-    const char *end, *start;
-    buf[0] = '\0';
-    if (!out)
-        return;
-    end = out + strlen(out);
-    while (end > out && (end[-1] == '\n' || end[-1] == ' '))
-        end--;
-    start = end;
-    while (start > out && start[-1] != '\n')
-        start--;
-    snprintf(buf, bufsz, "%.*s", (int)(end - start), start);
+    char *line = lb_str_last_line(out);
+
+    snprintf(buf, bufsz, "%s", line);
+    free(line);
 }
 
 /* Record a tool run on the step (when it ran at all). */
@@ -246,9 +233,11 @@ static const struct lb_env_target *target_arg(lua_State *L, int t, const char *k
     *handle = NULL;
     if (lua_type(L, idx) == LUA_TSTRING) {
         et = lb_env_target(s->env, lua_tostring(L, idx));
-        if (!et)
+        if (!et) {
             l_raise(L, LB_EINVAL, "target '%s' is not declared in the environment",
                     lua_tostring(L, idx));
+            return NULL;
+        }
     } else if (luaL_testudata(L, idx, LB_MT_TARGET)) {
         *handle = l_check_target(L, idx);
         et = l_target_env(L, *handle);
@@ -1511,24 +1500,6 @@ void l_recover_close_all(lua_State *L)
     lua_settop(L, top);
 }
 
-/* A TCP port on 127.0.0.1 nobody listens on, for a scratch server. */
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-    if (fd < 0)
-        return -1;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 /* A name for the environment entry of a scratch restore of `layer`. */
 static void scratch_name(lua_State *L, const char *layer, char *out, size_t outsz)
 {
@@ -1564,7 +1535,7 @@ static int restore_scratch_cluster(lua_State *L, const char *source, const struc
     char name[160], port[16], cname[200], *conninfo, *ci2;
     const char *settings[12];
     int64_t t0 = lb_mono_ms(), ph, newest;
-    int rc, n = 0, pn = free_port();
+    int rc, n = 0, pn = lb_cluster_free_port();
 
     if (!src->data_dir)
         return l_raise(L, LB_EINVAL, "%s into scratch: target '%s' declares no data_dir to "
@@ -2237,98 +2208,8 @@ static int l_restore_promote(lua_State *L)
 /* restore.command{ "prog", "arg", ... | argv, timeout, env } -> { status, output, duration } */
 static int l_restore_command(lua_State *L)
 {
-    struct lb_script *s = restore_begin(L, "restore.command");
-    struct lb_proc_opts o = {0};
-    struct lb_err e = {0};
-    int64_t timeout, deadline;
-    lua_Integer n;
-    int argv_t = 1;
-
-    luaL_checktype(L, 1, LUA_TTABLE);
-    if (lua_getfield(L, 1, "argv") == LUA_TTABLE)
-        argv_t = lua_gettop(L);
-    else
-        lua_pop(L, 1);
-    n = (lua_Integer)lua_rawlen(L, argv_t);
-    if (n < 1)
-        return luaL_error(L, "restore.command: argv is empty (restore.command{ \"program\", "
-                             "\"arg\", ..., timeout = \"5m\" })");
-    const char **argv = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(char *), 0);
-    for (lua_Integer i = 1; i <= n; i++) {
-        if (lua_rawgeti(L, argv_t, i) != LUA_TSTRING && !lua_isnumber(L, -1))
-            return luaL_error(L, "restore.command: argv[%d] must be a string", (int)i);
-        argv[i - 1] = lua_tostring(L, -1);     /* kept alive by the table */
-        lua_pop(L, 1);
-    }
-    argv[n] = NULL;
-    const char **envv = NULL;
-    if (lua_getfield(L, 1, "env") == LUA_TTABLE) {
-        int et = lua_gettop(L), count = 0, i = 0;
-        lua_pushnil(L);
-        while (lua_next(L, et)) {
-            count++;
-            lua_pop(L, 1);
-        }
-        envv = lua_newuserdatauv(L, (size_t)(count + 1) * sizeof(char *), 0);
-        lua_createtable(L, count, 0);          /* keeps the "NAME=value" strings alive */
-        int anchor = lua_gettop(L);
-        lua_pushnil(L);
-        while (lua_next(L, et)) {
-            if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
-                return luaL_error(L, "restore.command: env must map names to strings");
-            lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
-            envv[i++] = lua_tostring(L, -1);
-            lua_rawseti(L, anchor, i);
-            lua_pop(L, 1);
-        }
-        envv[i] = NULL;
-    } else if (!lua_isnil(L, -1)) {
-        return luaL_error(L, "restore.command: env must be a table");
-    }
-    timeout = l_opt_duration_field(L, 1, "timeout");
-    deadline = l_deadline(L);
-    if (timeout > 0 && lb_mono_ms() + timeout < deadline)
-        deadline = lb_mono_ms() + timeout;
-    o.argv = argv;
-    o.env_add = envv;
-    o.deadline_ms = deadline;
-
-    struct lb_proc_result *res = new_box(L, sizeof(*res), "lifeboat.recover.procresult",
-                                         procres_gc);
-    int rc = lb_proc_run(&o, res, &e);
-    if (rc == LB_EPROC)
-        return lb_lua_raise(L, &e);
-    {
-        struct lb_tool_run tr = {0};
-        char *cmd = box_str(L, lb_proc_argv_string(argv));
-        tr.cmdline = cmd;
-        tr.exit_status = res->exited ? res->status : -1;
-        tr.duration_ms = res->duration_ms;
-        tr.output = res->output;
-        tr.timed_out = res->timed_out;
-        tr.interrupted = res->interrupted;
-        l_record_tool(L, "restore.command", &tr);
-    }
-    if (rc < 0)
-        return lb_lua_raise(L, &e);
-    if (!res->exited || res->status != 0) {
-        char line[600];
-        char *clean = box_str(L, lb_redact_text(lb_run_secrets(s->run),
-                                                res->output ? res->output : ""));
-        last_line(clean, line, sizeof(line));
-        return l_raise(L, LB_EPROC, "restore.command %s %s: %s", argv[0],
-                       res->exited ? "exited with a non-zero status" : "was killed", line);
-    }
-    char *clean = box_str(L, lb_redact_text(lb_run_secrets(s->run),
-                                            res->output ? res->output : ""));
-    lua_createtable(L, 0, 3);
-    lua_pushinteger(L, res->status);
-    lua_setfield(L, -2, "status");
-    lua_pushstring(L, clean);
-    lua_setfield(L, -2, "output");
-    lua_pushnumber(L, (lua_Number)res->duration_ms / 1000.0);
-    lua_setfield(L, -2, "duration");
-    return 1;
+    restore_begin(L, "restore.command");
+    return l_exec_run(L, "restore.command", 1);
 }
 
 /* ---- restore.rebuild_replica, restore.unfence -------------------------------------- */

@@ -405,7 +405,7 @@ int lb_sb_build_replica(struct lb_sb *sb, struct lb_err *err)
     }
     rc = lb_sb_unfence(rep, err);
     if (rc == 0)
-        rc = lb_sb_rmtree(rep->data_dir, err);
+        rc = lb_rmtree(rep->data_dir, err);
     if (rc == 0)
         rc = lb_sb_make_server_dir(rep, err);
     if (rc != 0)

@@ -230,15 +230,15 @@ static int remove_sandbox_dir(struct lb_sb *sb, struct lb_err *err)
 
     char *pg_rep = lb_path_join(sb->dir, "pg-replica");
 
-    rc = lb_sb_rmtree(sb->backups_dir, err);
+    rc = lb_rmtree(sb->backups_dir, err);
     if (rc == 0)
-        rc = lb_sb_rmtree(sb->bin_dir, err);
+        rc = lb_rmtree(sb->bin_dir, err);
     if (rc == 0)
-        rc = lb_sb_rmtree(pg, err);
+        rc = lb_rmtree(pg, err);
     if (rc == 0)
-        rc = lb_sb_rmtree(pg_dep, err);
+        rc = lb_rmtree(pg_dep, err);
     if (rc == 0)
-        rc = lb_sb_rmtree(pg_rep, err);
+        rc = lb_rmtree(pg_rep, err);
     if (rc == 0 && unlink(sb->env_path) != 0 && errno != ENOENT)
         rc = lb_err_set(err, LB_EIO, "rm %s: %s", sb->env_path, strerror(errno));
     if (rc == 0 && unlink(sb->state_path) != 0 && errno != ENOENT)
@@ -519,7 +519,7 @@ static int wipe_server(struct lb_sb *sb, struct lb_err *err)
         if (lb_sb_stop(sb, "immediate", err) != 0)
             lb_err_clear(err);
     }
-    return lb_sb_rmtree(sb->server_dir, err);
+    return lb_rmtree(sb->server_dir, err);
 }
 
 /* Throw away what is left of an earlier sandbox at this directory. */
@@ -533,9 +533,9 @@ static int wipe(struct lb_sb *sb, struct lb_err *err)
     if (rc == 0)
         rc = wipe_server(sb->dep, err);
     if (rc == 0)
-        rc = lb_sb_rmtree(sb->backups_dir, err);
+        rc = lb_rmtree(sb->backups_dir, err);
     if (rc == 0)
-        rc = lb_sb_rmtree(sb->bin_dir, err);
+        rc = lb_rmtree(sb->bin_dir, err);
     if (rc == 0 && unlink(sb->state_path) != 0 && errno != ENOENT)
         rc = lb_err_set(err, LB_EIO, "rm %s: %s", sb->state_path, strerror(errno));
     if (rc == 0 && unlink(sb->env_path) != 0 && errno != ENOENT)
@@ -772,7 +772,7 @@ static void remove_leftovers(const struct lb_sb *sb, const struct lb_sb *s)
         if (lb_str_starts(path, base) && lstat(path, &st) == 0 &&
             (!S_ISDIR(st.st_mode) || !lb_cluster_running(path))) {
             lb_sb_progress(sb, "removing %s, left by a drill", path);
-            lb_sb_rmtree(path, &ignored);
+            lb_rmtree(path, &ignored);
         }
         free(path);
     }
@@ -1071,17 +1071,17 @@ int lb_sandbox_down(const struct lb_sandbox_opts *o, struct lb_err *err)
         goto out;
     if (lb_file_exists(sb.rep->server_dir))
         lb_sb_progress(&sb, "removing %s", sb.rep->server_dir);
-    rc = lb_sb_rmtree(sb.rep->server_dir, err);
+    rc = lb_rmtree(sb.rep->server_dir, err);
     if (rc != 0)
         goto out;
     if (lb_file_exists(sb.dep->server_dir))
         lb_sb_progress(&sb, "removing %s", sb.dep->server_dir);
-    rc = lb_sb_rmtree(sb.dep->server_dir, err);
+    rc = lb_rmtree(sb.dep->server_dir, err);
     if (rc != 0)
         goto out;
     if (lb_file_exists(sb.server_dir))
         lb_sb_progress(&sb, "removing %s", sb.server_dir);
-    rc = lb_sb_rmtree(sb.server_dir, err);
+    rc = lb_rmtree(sb.server_dir, err);
     if (rc != 0)
         goto out;
     if (lb_file_exists(sb.dir)) {

@@ -115,9 +115,6 @@ int lb_sb_wait_ready(const struct lb_sb *sb, int64_t timeout_ms);
 int lb_sb_pg_ctl_running(const struct lb_sb *sb);
 /* 1 if the data directory holds a cluster (PG_VERSION). */
 int lb_sb_has_cluster(const struct lb_sb *sb);
-/* rm -r of a directory tree (no error if it does not exist); directories
- * a fence closed (mode 000) are opened on the way. */
-int lb_sb_rmtree(const char *path, struct lb_err *err);
 /* The archive_command of every sandbox server: copy into the WAL archive
  * (an identical copy already there is fine) and, once pgBackRest is set
  * up (with_pgbackrest), push to its stanza too. Caller frees. */

@@ -1,4 +1,5 @@
 /* file: checked integer parsing, string tests, files and paths. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,6 +24,21 @@ int lb_parse_int64(const char *s, int64_t *out)
         return LB_EINVAL;
     *out = (int64_t)v;
     return 0;
+}
+
+char *lb_str_last_line(const char *text)
+{
+    const char *end, *start;
+
+    if (text == NULL)
+        return lb_xstrdup("");
+    end = text + strlen(text);
+    while (end > text && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+        end--;
+    start = end;
+    while (start > text && start[-1] != '\n')
+        start--;
+    return lb_xstrndup(start, (size_t)(end - start));
 }
 
 int lb_str_starts(const char *s, const char *prefix)
@@ -269,4 +285,42 @@ char *lb_path_dir(const char *path)
     while (n > 1 && path[n - 1] == '/')
         n--;
     return lb_xstrndup(path, n);
+}
+
+int lb_rmtree(const char *path, struct lb_err *err)
+{
+    struct stat st;
+    DIR *d = NULL;
+    struct dirent *e;
+    int rc = 0;
+
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        return lb_err_set(err, LB_EIO, "%s: %s", path, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (unlink(path) != 0 && errno != ENOENT)
+            return lb_err_set(err, LB_EIO, "rm %s: %s", path, strerror(errno));
+        return 0;
+    }
+    /* A fenced data directory (mode 000). */
+    if ((st.st_mode & 0700) != 0700)
+        (void)chmod(path, (st.st_mode & 07777) | 0700);
+    d = opendir(path);
+    if (d == NULL)
+        return lb_err_set(err, LB_EIO, "%s: %s", path, strerror(errno));
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        char *child;
+
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        child = lb_path_join(path, e->d_name);
+        rc = lb_rmtree(child, err);
+        free(child);
+    }
+    closedir(d);
+    if (rc == 0 && rmdir(path) != 0 && errno != ENOENT)
+        rc = lb_err_set(err, LB_EIO, "rmdir %s: %s", path, strerror(errno));
+    return rc;
 }

@@ -722,7 +722,7 @@ static int localise_sketch(struct lb_pg *c, const struct vtable *t,
                 minus[nminus++].key = elem_key(&e[i], nk);
         qsort(minus, nminus, sizeof(*minus), row_cmp_key);
         for (i = 0; i < n; i++) {
-            struct vrow probe, *now_row, *pair;
+            struct vrow probe = {0}, *now_row, *pair;
             char grp[24];
 
             probe.key = elem_key(&e[i], nk);

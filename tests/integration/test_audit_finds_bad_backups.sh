@@ -127,6 +127,14 @@ expect_eq "$(store "SELECT count(*) FROM gaps WHERE run_id='$id' AND title LIKE 
     "the good layer still passes"
 expect_eq "$(store "SELECT count(*) FROM checks WHERE run_id='$id' AND name='missing_dump: restorable' AND ok=0")" 1 \
     "a missing file is not restorable"
+# The sandbox's physical layers beside them restore into scratch clusters
+# (test_audit_restores_physical_layers.sh) and pass.
+expect_eq "$(store "SELECT count(*) FROM checks WHERE run_id='$id' AND ok=1 AND name IN
+                    ('base_backup: restorable', 'pgbackrest_hot: restorable', 'pgbackrest_cold: restorable')")" 3 \
+    "the physical layers restore"
+expect_eq "$(store "SELECT count(*) FROM gaps WHERE run_id='$id' AND (title LIKE 'base\_backup%' ESCAPE '\\'
+                    OR title LIKE 'pgbackrest%' OR title LIKE '%not implemented yet%')")" 0 \
+    "the physical layers have no gap"
 expect_eq "$(scratch_dbs)" 0 "every scratch database was dropped"
 ok "--restore finds an empty restore and a count out of tolerance, with both numbers"
 

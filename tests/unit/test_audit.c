@@ -396,6 +396,12 @@ static void test_audit_kinds_it_cannot_inspect_are_a_minor_gap(void **state)
     assert_false(f->f.items[0].ok);
     assert_int_equal(f->f.items[0].severity, LB_SEV_MINOR);
     assert_string_equal(f->f.items[0].title, "cold: audit of kind pgbackrest not implemented "
+                                             "yet: its existence, age and source are "
+                                             "unchecked");
+    /* A command layer cannot be restored by the audit either. */
+    b = add_layer(f, "job", "command", NULL, -1);
+    assess(f, b);
+    assert_string_equal(f->f.items[0].title, "job: audit of kind command not implemented "
                                              "yet: its existence, age, source and restore are "
                                              "unchecked");
 }
@@ -508,6 +514,39 @@ static void test_audit_compare_finds_missing_tables_lost_keys_and_a_lying_proven
                         "nightly_dump: 2 foreign key(s) are NOT VALID after the restore: rows "
                         "violating them were never checked");
     lb_baseline_free(live);
+    lb_baseline_free(got);
+}
+
+static void test_audit_compare_holds_a_physical_backup_to_its_provenance_within_the_tolerance(
+    void **state)
+{
+    struct fixture *f = *state;
+    const struct lb_env_backup *b = add_layer(f, "base", "basebackup", "/b/base", 26 * HOUR_MS);
+    static const char *const names[4] = {"public.accounts", "public.inventory",
+                                         "public.transactions", "public.users"};
+    /* Counted just before the backup started; a few commits later it was
+     * consistent: within 5% passes, 10% short does not. */
+    static const int64_t got_rows[4] = {1000, 20000, 100400, 4500};
+    struct lb_baseline *got = baseline(names, got_rows, 4);
+    const struct lb_audit_finding *x;
+
+    assert_int_equal(lb_audit_compare(b, NULL, got, &f->prov, 0, &f->f), 0);
+    x = find(&f->f, "base: transactions: as its provenance records");
+    assert_true(x->ok);
+    assert_string_equal(x->expected, "100000 (within 5%)");
+    x = find(&f->f, "base: users: as its provenance records");
+    assert_false(x->ok);
+    assert_int_equal(x->severity, LB_SEV_CRITICAL);
+    assert_string_equal(x->title, "base: users: 4500 rows restored, 5000 recorded in its "
+                                  "provenance (tolerance 5%): the backup does not hold what its "
+                                  "provenance claims");
+    assert_int_equal(ngaps(&f->f, LB_SEV_CRITICAL), 1);
+    /* A dump's provenance counts in its own snapshot: exact. */
+    lb_audit_findings_free(&f->f);
+    b = add_layer(f, "dump", "pg_dump", "/b/n.dump", 26 * HOUR_MS);
+    assert_int_equal(lb_audit_compare(b, NULL, got, &f->prov, 0, &f->f), 0);
+    assert_false(find(&f->f, "dump: transactions: as its provenance records")->ok);
+    assert_int_equal(ngaps(&f->f, LB_SEV_CRITICAL), 2);
     lb_baseline_free(got);
 }
 
@@ -629,6 +668,78 @@ static void test_audit_run_refuses_bad_options_before_recording_anything(void **
     lb_run_list_free(runs, n);
 }
 
+static void test_audit_run_refuses_a_physical_restore_it_cannot_place_before_recording_anything(
+    void **state)
+{
+    struct fixture *f = *state;
+    struct lb_audit_opts o = {0};
+    struct lb_audit_result res;
+    struct lb_err err = {0};
+    struct lb_run_view **runs = NULL;
+    size_t n = 9;
+    struct lb_env_backup *b;
+
+    /* Restored beside the source's data directory: none is declared. */
+    b = add_layer(f, "base", "basebackup", "/b/base", 26 * HOUR_MS);
+    b->wal_archive = lb_xstrdup("/b/wal");
+    o.store = f->store;
+    o.env = f->env;
+    o.restore = 1;
+    assert_int_equal(lb_audit_run(&o, &res, &err), LB_EINVAL);
+    assert_non_null(strstr(err.msg, "audit --restore of basebackup layer 'base' needs its "
+                                    "source target to declare a data_dir"));
+    /* A base backup without its WAL archive cannot recover. */
+    f->env->targets[0].data_dir = lb_xasprintf("%s/data", f->dir);
+    free(f->env->backups[0].wal_archive);
+    f->env->backups[0].wal_archive = NULL;
+    assert_int_equal(lb_audit_run(&o, &res, &err), LB_EINVAL);
+    assert_non_null(strstr(err.msg, "needs its wal_archive"));
+    assert_int_equal(lb_store_list_runs(f->store, NULL, 10, &runs, &n, &err), 0);
+    assert_int_equal(n, 0);
+    lb_run_list_free(runs, n);
+}
+
+static void test_audit_run_restores_nothing_from_a_source_it_cannot_prove(void **state)
+{
+    struct fixture *f = *state;
+    struct lb_audit_opts o = {0};
+    struct lb_audit_result res;
+    struct lb_err err = {0};
+    char *good = write_basebackup(f, "good", lb_wall_ms() - HOUR_MS, STAGING_SYSID);
+    char *data = lb_xasprintf("%s/data", f->dir);
+    struct lb_env_backup *b;
+    DIR *d;
+    struct dirent *e;
+    size_t entries = 0;
+
+    /* No scratch target: a base backup is restored beside its source, not
+     * there. The source (port 1) cannot be reached, so it is not proven,
+     * and nothing is made. */
+    assert_int_equal(mkdir(data, 0700), 0);
+    f->env->targets[0].data_dir = lb_xstrdup(data);
+    b = add_layer(f, "base", "basebackup", good, 26 * HOUR_MS);
+    b->wal_archive = lb_xstrdup(f->dir);
+    o.store = f->store;
+    o.env = f->env;
+    o.restore = 1;
+    assert_int_equal(lb_audit_run(&o, &res, &err), 0);
+    assert_int_equal(lb_store_load_run(f->store, res.run_id, &f->view, &err), 0);
+    assert_int_equal(f->view->nsteps, 1);
+    assert_string_equal(f->view->steps[0].status, "failed");
+    assert_non_null(strstr(f->view->steps[0].error, "target 'staging'"));
+    assert_true(f->view->steps[0].output_tail == NULL ||
+                strstr(f->view->steps[0].output_tail, "restoring") == NULL);
+    /* good, good.provenance.json, data: no sibling of data. */
+    d = opendir(f->dir);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        entries += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(entries, 3);
+    free(good);
+    free(data);
+}
+
 static void test_audit_run_of_an_environment_without_layers_is_critical(void **state)
 {
     struct fixture *f = *state;
@@ -676,10 +787,18 @@ int main(void)
             test_audit_compare_finds_missing_tables_lost_keys_and_a_lying_provenance, setup,
             teardown),
         cmocka_unit_test_setup_teardown(
+            test_audit_compare_holds_a_physical_backup_to_its_provenance_within_the_tolerance,
+            setup, teardown),
+        cmocka_unit_test_setup_teardown(
             test_audit_run_records_a_step_per_layer_and_fails_on_a_critical_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_run_passes_when_every_layer_is_good, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_audit_run_refuses_bad_options_before_recording_anything,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_audit_run_refuses_a_physical_restore_it_cannot_place_before_recording_anything,
+            setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_run_restores_nothing_from_a_source_it_cannot_prove,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_run_of_an_environment_without_layers_is_critical,
                                         setup, teardown),

@@ -430,6 +430,34 @@ static void test_cluster_pgbackrest_provenance_sits_beside_the_config(void **sta
     free(p);
 }
 
+/* ---- scratch servers -------------------------------------------------------------- */
+
+static void test_cluster_local_conninfo_points_a_target_at_a_scratch_port(void **state)
+{
+    char *ci;
+    int port;
+
+    (void)state;
+    ci = lb_cluster_local_conninfo("host=pg-staging.internal hostaddr=10.0.0.5 port=5432 "
+                                   "dbname=inventory user=lifeboat sslmode=prefer", 54999);
+    assert_non_null(ci);
+    assert_string_equal(ci, "user=lifeboat dbname=inventory host=127.0.0.1 port=54999 "
+                            "sslmode=prefer");
+    free(ci);
+    ci = lb_cluster_local_conninfo("postgresql://lifeboat@db.example/inventory", 6000);
+    assert_non_null(ci);
+    assert_non_null(strstr(ci, "host=127.0.0.1 port=6000"));
+    assert_non_null(strstr(ci, "dbname=inventory"));
+    assert_non_null(strstr(ci, "user=lifeboat"));
+    free(ci);
+    assert_null(lb_cluster_local_conninfo("host='unterminated", 6000));
+    assert_null(lb_cluster_local_conninfo("dbname=x", 0));
+    assert_null(lb_cluster_local_conninfo("dbname=x", 65536));
+    assert_null(lb_cluster_local_conninfo(NULL, 6000));
+    port = lb_cluster_free_port();
+    assert_true(port > 0 && port <= 65535);
+}
+
 /* ---- point-in-time recovery on plain files -------------------------------------- */
 
 /* A fake plain base backup taken at 2026-11-26 16:19:12 UTC, finished 2.5 s
@@ -1189,6 +1217,7 @@ int main(void)
         cmocka_unit_test(test_cluster_pgbackrest_info_parse_reads_backups_of_both_repos),
         cmocka_unit_test(test_cluster_pgbackrest_info_parse_refuses_unknown_stanzas_and_other_text),
         cmocka_unit_test(test_cluster_pgbackrest_provenance_sits_beside_the_config),
+        cmocka_unit_test(test_cluster_local_conninfo_points_a_target_at_a_scratch_port),
         cmocka_unit_test_setup_teardown(test_cluster_pitr_prepare_refuses_a_target_before_the_base_backup,
                                         setup_pitr, teardown_pitr),
         cmocka_unit_test_setup_teardown(test_cluster_pitr_prepare_copies_the_backup_and_writes_recovery_settings,
