@@ -869,9 +869,12 @@ static void test_report_trend_html_draws_a_point_per_measured_run(void **state)
     lb_buf_free(&b);
 }
 
-/* ---- speed ------------------------------------------------------------ */
+/* ---- size --------------------------------------------------------------- */
 
-static void test_report_renders_a_run_of_500_steps_in_under_a_second(void **state)
+/* The speed target (500 steps under a second) is held by bench/report.sh and
+ * recorded in bench/RESULTS.md; this test proves a run that size renders
+ * whole in every format, and prints the time for information only. */
+static void test_report_renders_a_run_of_500_steps_in_every_format(void **state)
 {
     enum { N = 500 };
     struct lb_run_view v = fixture_view();
@@ -907,7 +910,10 @@ static void test_report_renders_a_run_of_500_steps_in_under_a_second(void **stat
     lb_report_json(&v, &b);
     print_message("html+md+junit+json of %d steps: %lld ms, %zu bytes\n", N,
                   (long long)(lb_mono_ms() - start), b.len);
-    assert_true(lb_mono_ms() - start < 1000);
+    assert_int_equal(count_of(b.data, "<rect class=\"bar "), N);
+    /* a testcase per step, check, objective (2), rollback and the run */
+    assert_int_equal(count_of(b.data, "<testcase "), 2 * N + 2 + (int)v.nrollbacks + 1);
+    assert_non_null(strstr(b.data, "step 500 &lt;of&gt; 500 &amp; more"));
     lb_buf_reset(&b);
     lb_report_html(&v, &b);
     assert_int_equal(count_of(b.data, "<rect class=\"bar "), N);
@@ -1174,7 +1180,7 @@ int main(void)
         cmocka_unit_test(test_report_trend_verdict_follows_its_rules),
         cmocka_unit_test(test_report_trend_finds_gaps_that_recur_with_other_numbers),
         cmocka_unit_test(test_report_trend_html_draws_a_point_per_measured_run),
-        cmocka_unit_test(test_report_renders_a_run_of_500_steps_in_under_a_second),
+        cmocka_unit_test(test_report_renders_a_run_of_500_steps_in_every_format),
         cmocka_unit_test(test_report_parse_since_takes_dates_timestamps_and_quarters),
         cmocka_unit_test_setup_teardown(test_report_write_renders_a_stored_run_into_files,
                                         store_setup, store_teardown),
