@@ -7,11 +7,29 @@
 #include "lifeboat/report.h"
 #include "lifeboat/store.h"
 
+/* The id a scenario file's name stands for: the base name without ".lua",
+ * '_' read as '-' (scenarios/region_loss.lua declares id "region-loss").
+ * Caller frees. */
+static char *id_of_file_name(const char *arg)
+{
+    const char *base = strrchr(arg, '/');
+    char *id = lb_xstrdup(base != NULL ? base + 1 : arg);
+    size_t n = strlen(id);
+
+    if (n > 4 && strcmp(id + n - 4, ".lua") == 0)
+        id[n - 4] = '\0';
+    for (char *p = id; *p != '\0'; p++)
+        if (*p == '_')
+            *p = '-';
+    return id;
+}
+
 int cmd_trend(struct lb_cli *cli, int argc, char **argv)
 {
     static const char usage[] =
         "usage: lifeboat trend SCENARIO [--format md|html|json] [-o FILE]\n\n"
-        "RTO and RPO of every run of a scenario (its id, as `lifeboat list` shows it)\n"
+        "RTO and RPO of every run of a scenario (its id, as `lifeboat list` shows it,\n"
+        "or its file: scenarios/region_loss.lua and region_loss mean region-loss)\n"
         "against its objectives, the gaps that recurred, and whether the latest run\n"
         "improved on the one before. Markdown on stdout by default; html draws an SVG\n"
         "line chart per objective. -o writes the file instead.\n";
@@ -52,6 +70,19 @@ int cmd_trend(struct lb_cli *cli, int argc, char **argv)
     if ((code = cli_open_store(cli, &store)))
         return code;
     rc = lb_report_trend(store, argv[optind], (enum lb_report_format)fmt, &b, &err);
+    if (rc == LB_ENOTFOUND) {
+        char *id = id_of_file_name(argv[optind]);
+
+        if (strcmp(id, argv[optind]) != 0) {
+            struct lb_err first = err;
+
+            lb_err_clear(&err);
+            rc = lb_report_trend(store, id, (enum lb_report_format)fmt, &b, &err);
+            if (rc == LB_ENOTFOUND)
+                err = first;
+        }
+        free(id);
+    }
     if (rc == 0 && output != NULL)
         rc = lb_file_write(output, b.data != NULL ? b.data : "", b.len, &err);
     if (rc < 0) {

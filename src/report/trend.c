@@ -673,7 +673,7 @@ int lb_report_trend(struct lb_store *s, const char *scenario_id,
     if (rc != 0)
         goto out;
     if (n == 0) {
-        rc = lb_err_set(err, LB_ENOTFOUND, "trend: no run of scenario '%s' in the store",
+        rc = lb_err_set(err, LB_ENOTFOUND, "no run of scenario '%s' in the store",
                         scenario_id);
         goto out;
     }

@@ -43,7 +43,14 @@ expect_eq "$(occurrences "$WORK/trend.html" '<circle class="point rpo ')" "$(mea
 grep -q '<script' "$WORK/trend.html" && fail "script in the trend page"
 run_lb trend no-such-scenario
 expect_rc 2 "trend of an unknown scenario"
-expect_err "no run of scenario 'no-such-scenario'"
+expect_err "^lifeboat: trend: no run of scenario 'no-such-scenario' in the store$"
+# The file's name stands for its id: dropped_table.lua declares dropped-table.
+run_lb trend "$SCENARIOS/dropped_table.lua"
+expect_rc 0 "trend by file"
+expect_out '^# Trend: An operator drops the inventory table'
+run_lb trend dropped_table
+expect_rc 0 "trend by file stem"
+expect_out "2 runs from"
 ok "trend: every run against its objectives, in md, json and html"
 
 # ---- index
