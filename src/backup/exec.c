@@ -198,8 +198,8 @@ int lb_bk_dir_empty(const char *path)
 int lb_bk_fresh_dir(const char *path, const char *user, int *created, struct lb_err *err)
 {
     struct stat st;
-    uid_t uid;
-    gid_t gid;
+    uid_t uid = 0;
+    gid_t gid = 0;
     int rc;
 
     *created = 0;
@@ -269,8 +269,8 @@ static int chown_walk(const char *path, uid_t uid, gid_t gid, struct lb_err *err
 
 int lb_bk_chown_tree(const char *path, const char *user, struct lb_err *err)
 {
-    uid_t uid;
-    gid_t gid;
+    uid_t uid = 0;
+    gid_t gid = 0;
     int rc;
 
     if (user == NULL || !lb_proc_is_root())
@@ -398,8 +398,8 @@ int lb_bk_append(const char *path, const char *text, const char *user, struct lb
 {
     size_t len = strlen(text);
     int fd, rc = 0;
-    uid_t uid;
-    gid_t gid;
+    uid_t uid = 0;
+    gid_t gid = 0;
 
     fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)

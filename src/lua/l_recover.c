@@ -1958,7 +1958,8 @@ static const char EVENT_INSERT_SQL[] =
 static int unhealthy(lua_State *L, const char *replica, const char *why)
 {
     char title[700];
-    snprintf(title, sizeof(title), "no healthy replica: '%s' %s", replica, why);
+    /* Names are short; a long reason is cut, never the start of the title. */
+    snprintf(title, sizeof(title), "no healthy replica: '%.100s' %.500s", replica, why);
     gap(L, "critical", "recovery", title, "restore.promote checks the replica before "
         "promoting it: reachable and proven by the guard, in recovery, and streaming WAL or "
         "replaying recently; nothing was promoted");
