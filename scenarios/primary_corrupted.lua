@@ -45,6 +45,7 @@ end)
 
 step("point-in-time recovery to just before the incident", { kind = "restore", timeout = "15m" },
      function()
+  mark("detected")   -- the recovery runbook starts: from now on the damage is known
   local r = restore.pitr { target = db, from = base, target_time = "before_incident" }
   log(("restored in %.1fs; newest data %s"):format(r.duration, r.newest_data or "?"))
 end)

@@ -50,6 +50,7 @@ step("row counts alone see nothing", { kind = "check" }, function()
 end)
 
 step("restore from the cold repository", { kind = "restore", timeout = "20m" }, function()
+  mark("detected")   -- the recovery runbook starts: from now on the damage is known
   local r = restore.pgbackrest { target = db, from = cold, type = "time",
                                  target_time = "before_incident" }
   log(("restored in %.1fs; newest data %s"):format(r.duration, r.newest_data or "?"))
