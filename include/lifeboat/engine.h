@@ -82,6 +82,10 @@ const struct lb_env_backup *lb_env_backup(const struct lb_env *env, const char *
 void lb_env_add_target(struct lb_env *env, const struct lb_env_target *like, const char *name,
                        const char *conninfo, const char *cluster_name, const char *data_dir);
 void lb_env_remove_target(struct lb_env *env, const char *name);
+/* A deep copy of a target (caller frees with lb_env_target_clear + free),
+ * and the freeing of one target's fields (the struct is zeroed). */
+struct lb_env_target *lb_env_target_dup(const struct lb_env_target *src);
+void lb_env_target_clear(struct lb_env_target *t);
 /* Re-point a route (failover); adds it if missing. */
 void lb_env_set_route(struct lb_env *env, const char *route, const char *target);
 

@@ -93,6 +93,11 @@ void lb_buf_reset(struct lb_buf *b);
 void lb_buf_add(struct lb_buf *b, const void *p, size_t n);
 void lb_buf_adds(struct lb_buf *b, const char *s);
 void lb_buf_addc(struct lb_buf *b, char c);
+/* A word for /bin/sh: single-quoted, embedded quotes closed and escaped. */
+void lb_buf_add_sh_word(struct lb_buf *b, const char *s);
+/* A string value for postgresql.conf: 'quoted', quotes doubled,
+ * backslashes escaped. */
+void lb_buf_add_conf_string(struct lb_buf *b, const char *s);
 void lb_buf_printf(struct lb_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void lb_buf_vprintf(struct lb_buf *b, const char *fmt, va_list ap);
@@ -214,6 +219,9 @@ int lb_mkdirs(const char *path, unsigned mode, struct lb_err *err);
 /* rm -r. A missing path is not an error; directories closed to their
  * owner (a fenced data directory, mode 000) are opened on the way. */
 int lb_rmtree(const char *path, struct lb_err *err);
+/* Up to n-1 bytes of a small file (a pid file, a marker), NUL-ended; ""
+ * when it cannot be read. */
+void lb_file_read_small(const char *path, char *out, size_t n);
 /* Absolute, normalised path (no symlink resolution needed). Caller frees. */
 char *lb_path_abs(const char *path);
 /* Join two path parts with one slash. Caller frees. */

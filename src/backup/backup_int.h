@@ -33,9 +33,12 @@ struct lb_bk_exec {
     const char *run_as;          /* resolved already (lb_bk_run_as); NULL: self */
     const char *stdout_path;     /* optional (see proc.h) */
     int64_t deadline_ms;
+    int keep_cwd;                /* run in our working directory (argv holds
+                                    paths relative to it), not in "/" */
 };
 /*
- * Run a tool to completion from "/" (a directory every user may enter) and
+ * Run a tool to completion from "/" (a directory every user may enter;
+ * keep_cwd: from ours) and
  * record it in `run` (command line, status, output replaced; duration
  * added). 0 only for exit status 0; else LB_EPROC "<tool> exited with
  * status N: <last output line>", or LB_ETIMEOUT / LB_EINTR.
@@ -72,10 +75,6 @@ int lb_bk_dir_empty(const char *path);
  * to `user`. */
 int lb_bk_append(const char *path, const char *text, const char *user, struct lb_err *err);
 
-/* 'value' for postgresql.conf (quotes doubled, backslashes escaped). */
-void lb_bk_conf_quote(struct lb_buf *b, const char *s);
-/* A word for /bin/sh: single-quoted. */
-void lb_bk_sh_quote(struct lb_buf *b, const char *s);
 /* Append "name = 'value'" lines of a NULL-ended list of pairs; LB_EINVAL
  * for a name that is not a GUC name or a value holding a newline. */
 int lb_bk_conf_settings(struct lb_buf *b, const char *const *pairs, struct lb_err *err);

@@ -48,19 +48,6 @@ char *lb_cluster_fence_marker(const char *data_dir)
     return lb_xasprintf("%s.FENCED", data_dir);
 }
 
-/* Up to n-1 bytes of a small file ("" if unreadable). */
-static void read_small(const char *path, char *out, size_t n)
-{
-    FILE *f = fopen(path, "r");
-    size_t got = 0;
-
-    if (f != NULL) {
-        got = fread(out, 1, n - 1, f);
-        fclose(f);
-    }
-    out[got] = '\0';
-}
-
 int lb_cluster_running(const char *data_dir)
 {
     char *pidfile = lb_path_join(data_dir, "postmaster.pid");
@@ -71,19 +58,19 @@ int lb_cluster_running(const char *data_dir)
     ssize_t n;
     int alive = 0;
 
-    read_small(pidfile, line, sizeof(line));
+    lb_file_read_small(pidfile, line, sizeof(line));
     line[strcspn(line, "\n")] = '\0';
     if (lb_parse_int64(line, &pid) != 0 || pid <= 0)
         goto out;
     if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
         goto out;
     snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
-    read_small(path, text, sizeof(text));
+    lb_file_read_small(path, text, sizeof(text));
     p = strrchr(text, ')');
     if (p != NULL && p[1] == ' ' && p[2] == 'Z')
         goto out;   /* a zombie: dead */
     snprintf(path, sizeof(path), "/proc/%lld/comm", (long long)pid);
-    read_small(path, text, sizeof(text));
+    lb_file_read_small(path, text, sizeof(text));
     if (text[0] != '\0' && !lb_str_starts(text, "postgres"))
         goto out;
     alive = 1;
@@ -811,7 +798,7 @@ int lb_cluster_clone(const char *from_conninfo, const char *data_dir,
         lb_buf_printf(&conf, "port = %d\n", o->port);
     if (o->cluster_name != NULL) {
         lb_buf_adds(&conf, "cluster_name = ");
-        lb_bk_conf_quote(&conf, o->cluster_name);
+        lb_buf_add_conf_string(&conf, o->cluster_name);
         lb_buf_addc(&conf, '\n');
     }
     rc = lb_bk_conf_settings(&conf, o->settings, err);

@@ -19,6 +19,8 @@
 #include "backup_int.h"
 
 #define SERVER_OS_USER "postgres"
+/* Output kept of a tool run, for the step's record (a TOC or a schema goes
+ * to a file, never through this capture). */
 #define EXEC_HEAD_LIMIT (4u * 1024u)
 #define EXEC_TAIL_LIMIT (16u * 1024u)
 
@@ -119,7 +121,7 @@ int lb_bk_exec_output(const struct lb_bk_exec *x, struct lb_tool_run *run, char 
         *output = NULL;
     po.argv = x->argv;
     po.env_add = x->env_add;
-    po.cwd = "/";
+    po.cwd = x->keep_cwd ? NULL : "/";
     po.run_as = x->run_as;
     po.stdout_path = x->stdout_path;
     po.deadline_ms = x->deadline_ms;
@@ -416,29 +418,6 @@ int lb_bk_append(const char *path, const char *text, const char *user, struct lb
     return rc;
 }
 
-void lb_bk_conf_quote(struct lb_buf *b, const char *s)
-{
-    lb_buf_addc(b, '\'');
-    for (; *s != '\0'; s++) {
-        if (*s == '\'' || *s == '\\')
-            lb_buf_addc(b, *s);
-        lb_buf_addc(b, *s);
-    }
-    lb_buf_addc(b, '\'');
-}
-
-void lb_bk_sh_quote(struct lb_buf *b, const char *s)
-{
-    lb_buf_addc(b, '\'');
-    for (; *s != '\0'; s++) {
-        if (*s == '\'')
-            lb_buf_adds(b, "'\\''");
-        else
-            lb_buf_addc(b, *s);
-    }
-    lb_buf_addc(b, '\'');
-}
-
 /* A GUC name: letters, digits, '_' and '.' (custom options). */
 static int guc_name(const char *s)
 {
@@ -466,7 +445,7 @@ int lb_bk_conf_settings(struct lb_buf *b, const char *const *pairs, struct lb_er
             return lb_err_set(err, LB_EINVAL, "the value of setting %s holds a line break",
                               pairs[i]);
         lb_buf_printf(b, "%s = ", pairs[i]);
-        lb_bk_conf_quote(b, pairs[i + 1]);
+        lb_buf_add_conf_string(b, pairs[i + 1]);
         lb_buf_addc(b, '\n');
     }
     return 0;

@@ -284,11 +284,11 @@ int lb_recovery_conf_text(const char *wal_archive, const struct lb_recovery_targ
     }
     lb_buf_adds(&src, "/%f");
     lb_buf_adds(&cmd, "cp ");
-    lb_bk_sh_quote(&cmd, src.data);
+    lb_buf_add_sh_word(&cmd, src.data);
     lb_buf_adds(&cmd, " \"%p\"");
 
     lb_buf_adds(&b, "\n# ---- lifeboat point-in-time recovery ----\nrestore_command = ");
-    lb_bk_conf_quote(&b, cmd.data);
+    lb_buf_add_conf_string(&b, cmd.data);
     lb_buf_addc(&b, '\n');
     /* One value per name (the last occurrence of a name wins), and only
      * one kind of target may be set: the server refuses to assign even an
@@ -309,7 +309,7 @@ int lb_recovery_conf_text(const char *wal_archive, const struct lb_recovery_targ
         lb_buf_adds(&b, "recovery_target = 'immediate'\n");
     if (t->kind == LB_RECOVERY_LSN) {
         lb_buf_adds(&b, "recovery_target_lsn = ");
-        lb_bk_conf_quote(&b, t->lsn);
+        lb_buf_add_conf_string(&b, t->lsn);
         lb_buf_addc(&b, '\n');
     }
     if (t->kind == LB_RECOVERY_TIME)
@@ -317,7 +317,7 @@ int lb_recovery_conf_text(const char *wal_archive, const struct lb_recovery_targ
     if (t->kind == LB_RECOVERY_TIME || t->kind == LB_RECOVERY_LSN)
         lb_buf_printf(&b, "recovery_target_inclusive = %s\n", t->inclusive ? "on" : "off");
     lb_buf_adds(&b, "recovery_target_timeline = ");
-    lb_bk_conf_quote(&b, t->timeline != NULL ? t->timeline : "latest");
+    lb_buf_add_conf_string(&b, t->timeline != NULL ? t->timeline : "latest");
     lb_buf_adds(&b, "\nrecovery_target_action = 'promote'\n");
     rc = lb_bk_conf_settings(&b, settings, err);
     if (rc != 0)

@@ -15,12 +15,9 @@
 #include "lifeboat/backup.h"
 #include "lifeboat/pg.h"
 #include "lifeboat/proc.h"
+#include "backup_int.h"
 
 #define PG_LIB_DIR "/usr/lib/postgresql"
-/* Output kept of a tool run, for the step's record (TOC and schema go to
- * files, never through this capture). */
-#define TOOL_HEAD_LIMIT (4u * 1024u)
-#define TOOL_TAIL_LIMIT (16u * 1024u)
 
 void lb_tool_run_free(struct lb_tool_run *t)
 {
@@ -79,76 +76,18 @@ char *lb_pg_tool(const char *name)
     return path;
 }
 
-/* A growable NULL-ended argv of borrowed or owned strings (all owned here). */
-struct argv {
-    char **v;
-    size_t n, cap;
-};
-
-static void argv_add(struct argv *a, const char *s)
-{
-    if (a->n + 2 > a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 16;
-        a->v = lb_xrealloc(a->v, a->cap * sizeof(char *));
-    }
-    a->v[a->n++] = lb_xstrdup(s);
-    a->v[a->n] = NULL;
-}
-
-static void argv_free(struct argv *a)
-{
-    size_t i;
-
-    for (i = 0; i < a->n; i++)
-        free(a->v[i]);
-    free(a->v);
-    a->v = NULL;
-    a->n = a->cap = 0;
-}
-
-/*
- * Run one tool to completion and record it in `run` (replacing what was
- * there; duration accumulates). Returns 0 only for exit status 0.
- */
-static int run_tool(const struct argv *a, const char *const *env_add, int64_t deadline_ms,
+/* Run one tool to completion from our working directory (the paths given
+ * may be relative) and record it in `run` (see lb_bk_exec). */
+static int run_tool(const struct lb_bk_argv *a, const char *const *env_add, int64_t deadline_ms,
                     struct lb_tool_run *run, struct lb_err *err)
 {
-    struct lb_proc_opts po = {0};
-    struct lb_proc_result res = {0};
-    const char *tool = strrchr(a->v[0], '/') ? strrchr(a->v[0], '/') + 1 : a->v[0];
-    char *tail = NULL;
-    int rc;
+    struct lb_bk_exec x = {0};
 
-    po.argv = (const char *const *)a->v;
-    po.env_add = env_add;
-    po.deadline_ms = deadline_ms;
-    po.head_limit = TOOL_HEAD_LIMIT;
-    po.tail_limit = TOOL_TAIL_LIMIT;
-    rc = lb_proc_run(&po, &res, err);
-    free(run->cmdline);
-    free(run->output);
-    run->cmdline = lb_proc_argv_string((const char *const *)a->v);
-    run->output = res.output != NULL ? lb_xstrdup(res.output) : lb_xstrdup("");
-    run->exit_status = res.exited ? res.status : -1;
-    run->duration_ms += res.duration_ms;
-    run->timed_out = res.timed_out;
-    run->interrupted = res.interrupted;
-    if (rc != 0) {
-        lb_err_prefix(err, "%s", tool);
-        goto out;
-    }
-    if (!res.exited || res.status != 0) {
-        tail = lb_str_last_line(res.output);
-        if (res.exited)
-            rc = lb_err_set(err, LB_EPROC, "%s exited with status %d%s%s", tool, res.status,
-                            tail[0] ? ": " : "", tail);
-        else
-            rc = lb_err_set(err, LB_EPROC, "%s was killed by signal %d", tool, res.signal);
-    }
-out:
-    free(tail);
-    lb_proc_result_free(&res);
-    return rc;
+    x.argv = (const char *const *)a->v;
+    x.env_add = env_add;
+    x.deadline_ms = deadline_ms;
+    x.keep_cwd = 1;
+    return lb_bk_exec(&x, run, err);
 }
 
 /* Conninfo without the password for argv, and "PGPASSWORD=..." for the
@@ -192,7 +131,7 @@ int lb_backup_pg_dump(const struct lb_dump_opts *o, struct lb_tool_run *run,
     struct lb_tool_run localrun = {0};
     struct lb_provenance *p = NULL;
     struct lb_pg *c = NULL;
-    struct argv a = {0};
+    struct lb_bk_argv a = {0};
     char *tool = NULL, *tmp = NULL, *conn = NULL, *envpw = NULL, *snapshot = NULL;
     char *snaparg = NULL;
     const char *env_add[2] = {NULL, NULL};
@@ -249,18 +188,18 @@ int lb_backup_pg_dump(const struct lb_dump_opts *o, struct lb_tool_run *run,
     if (rc != 0)
         goto out;
 
-    argv_add(&a, tool);
-    argv_add(&a, "-Fc");
-    argv_add(&a, "-f");
-    argv_add(&a, tmp);
+    lb_bk_argv_add(&a, tool);
+    lb_bk_argv_add(&a, "-Fc");
+    lb_bk_argv_add(&a, "-f");
+    lb_bk_argv_add(&a, tmp);
     if (snapshot != NULL) {
         snaparg = lb_xasprintf("--snapshot=%s", snapshot);
-        argv_add(&a, snaparg);
+        lb_bk_argv_add(&a, snaparg);
     } else {
         p->taken_at = lb_wall_ms();
     }
-    argv_add(&a, "-d");
-    argv_add(&a, conn);
+    lb_bk_argv_add(&a, "-d");
+    lb_bk_argv_add(&a, conn);
     rc = run_tool(&a, env_add, o->deadline_ms, run, err);
     if (rc != 0)
         goto out;
@@ -285,7 +224,7 @@ out:
         unlink(tmp);
     lb_pg_close(c);
     lb_provenance_free(p);
-    argv_free(&a);
+    lb_bk_argv_free(&a);
     free(tool);
     free(tmp);
     free(conn);
@@ -345,22 +284,22 @@ static char *make_scratch_dir(struct lb_err *err)
 }
 
 /* The pg_restore options both forms share. */
-static void restore_common(struct argv *a, const struct lb_restore_opts *o, const char *conn)
+static void restore_common(struct lb_bk_argv *a, const struct lb_restore_opts *o, const char *conn)
 {
     char jobs[32];
 
-    argv_add(a, "-d");
-    argv_add(a, conn);
+    lb_bk_argv_add(a, "-d");
+    lb_bk_argv_add(a, conn);
     if (o->jobs > 1) {
         snprintf(jobs, sizeof(jobs), "%d", o->jobs);
-        argv_add(a, "-j");
-        argv_add(a, jobs);
+        lb_bk_argv_add(a, "-j");
+        lb_bk_argv_add(a, jobs);
     }
     if (o->clean) {
-        argv_add(a, "--clean");
-        argv_add(a, "--if-exists");
+        lb_bk_argv_add(a, "--clean");
+        lb_bk_argv_add(a, "--if-exists");
     }
-    argv_add(a, "--no-owner");
+    lb_bk_argv_add(a, "--no-owner");
 }
 
 /*
@@ -371,7 +310,7 @@ static int write_filtered_list(const struct lb_restore_opts *o, const char *tool
                                const char *dir, const char *listpath,
                                struct lb_tool_run *run, struct lb_err *err)
 {
-    struct argv a = {0};
+    struct lb_bk_argv a = {0};
     struct lb_pg *own = NULL;
     struct lb_pg *c = o->conn;
     char *tocpath = lb_path_join(dir, "toc.list");
@@ -381,20 +320,20 @@ static int write_filtered_list(const struct lb_restore_opts *o, const char *tool
     int rc;
 
     /* -f writes to a file, so a huge TOC is never truncated by capture. */
-    argv_add(&a, tool);
-    argv_add(&a, "-l");
-    argv_add(&a, "-f");
-    argv_add(&a, tocpath);
-    argv_add(&a, o->archive);
+    lb_bk_argv_add(&a, tool);
+    lb_bk_argv_add(&a, "-l");
+    lb_bk_argv_add(&a, "-f");
+    lb_bk_argv_add(&a, tocpath);
+    lb_bk_argv_add(&a, o->archive);
     rc = run_tool(&a, NULL, o->deadline_ms, run, err);
     if (rc != 0)
         goto out;
-    argv_free(&a);
-    argv_add(&a, tool);
-    argv_add(&a, "-s");
-    argv_add(&a, "-f");
-    argv_add(&a, schemapath);
-    argv_add(&a, o->archive);
+    lb_bk_argv_free(&a);
+    lb_bk_argv_add(&a, tool);
+    lb_bk_argv_add(&a, "-s");
+    lb_bk_argv_add(&a, "-f");
+    lb_bk_argv_add(&a, schemapath);
+    lb_bk_argv_add(&a, o->archive);
     rc = run_tool(&a, NULL, o->deadline_ms, run, err);
     if (rc != 0)
         goto out;
@@ -430,7 +369,7 @@ out:
         unlink(schemapath);
     lb_pg_close(own);
     strv_free(existing);
-    argv_free(&a);
+    lb_bk_argv_free(&a);
     free(tocpath);
     free(schemapath);
     free(toc);
@@ -443,7 +382,7 @@ int lb_backup_pg_restore(const struct lb_restore_opts *o, struct lb_tool_run *ru
                          struct lb_err *err)
 {
     struct lb_tool_run localrun = {0};
-    struct argv a = {0};
+    struct lb_bk_argv a = {0};
     char *tool = NULL, *conn = NULL, *envpw = NULL, *dir = NULL, *listpath = NULL;
     const char *env_add[2] = {NULL, NULL};
     int rc;
@@ -465,7 +404,7 @@ int lb_backup_pg_restore(const struct lb_restore_opts *o, struct lb_tool_run *ru
     tool = lb_pg_tool("pg_restore");
     run->duration_ms = 0;
 
-    argv_add(&a, tool);
+    lb_bk_argv_add(&a, tool);
     if (o->tables != NULL) {
         dir = make_scratch_dir(err);
         if (dir == NULL) {
@@ -476,18 +415,18 @@ int lb_backup_pg_restore(const struct lb_restore_opts *o, struct lb_tool_run *ru
         rc = write_filtered_list(o, tool, dir, listpath, run, err);
         if (rc != 0)
             goto out;
-        argv_add(&a, "-L");
-        argv_add(&a, listpath);
+        lb_bk_argv_add(&a, "-L");
+        lb_bk_argv_add(&a, listpath);
     }
     restore_common(&a, o, conn);
-    argv_add(&a, o->archive);
+    lb_bk_argv_add(&a, o->archive);
     rc = run_tool(&a, env_add, o->deadline_ms, run, err);
 out:
     if (listpath != NULL)
         unlink(listpath);
     if (dir != NULL)
         rmdir(dir);
-    argv_free(&a);
+    lb_bk_argv_free(&a);
     free(tool);
     free(conn);
     free(envpw);

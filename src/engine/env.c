@@ -21,21 +21,58 @@ static void free_strv(char **v, size_t n)
     free(v);
 }
 
-static void free_target(struct lb_env_target *t)
+static char **dup_argv(char *const *argv)
 {
-        free(t->name);
-        free(t->conninfo);
-        free(t->role);
-        free(t->region);
-        free(t->system_identifier);
-        free(t->cluster_name);
-        free(t->guard_token);
-        free(t->replica_of);
-        free(t->data_dir);
-        free_argv(t->stop_argv);
-        free_argv(t->start_argv);
-        free_argv(t->fence_argv);
-        free_argv(t->unfence_argv);
+    size_t n = 0;
+    char **out;
+
+    if (!argv)
+        return NULL;
+    while (argv[n])
+        n++;
+    out = lb_xcalloc(n + 1, sizeof(*out));
+    for (size_t i = 0; i < n; i++)
+        out[i] = lb_xstrdup(argv[i]);
+    return out;
+}
+
+void lb_env_target_clear(struct lb_env_target *t)
+{
+    free(t->name);
+    free(t->conninfo);
+    free(t->role);
+    free(t->region);
+    free(t->system_identifier);
+    free(t->cluster_name);
+    free(t->guard_token);
+    free(t->replica_of);
+    free(t->data_dir);
+    free_argv(t->stop_argv);
+    free_argv(t->start_argv);
+    free_argv(t->fence_argv);
+    free_argv(t->unfence_argv);
+    memset(t, 0, sizeof(*t));
+}
+
+struct lb_env_target *lb_env_target_dup(const struct lb_env_target *src)
+{
+    struct lb_env_target *t = lb_xcalloc(1, sizeof(*t));
+
+    *t = *src;
+    t->name = lb_xstrdup(src->name);
+    t->conninfo = lb_xstrdup(src->conninfo);
+    t->role = lb_xstrdup(src->role);
+    t->region = lb_xstrdup(src->region);
+    t->system_identifier = lb_xstrdup(src->system_identifier);
+    t->cluster_name = lb_xstrdup(src->cluster_name);
+    t->guard_token = lb_xstrdup(src->guard_token);
+    t->replica_of = lb_xstrdup(src->replica_of);
+    t->data_dir = lb_xstrdup(src->data_dir);
+    t->stop_argv = dup_argv(src->stop_argv);
+    t->start_argv = dup_argv(src->start_argv);
+    t->fence_argv = dup_argv(src->fence_argv);
+    t->unfence_argv = dup_argv(src->unfence_argv);
+    return t;
 }
 
 void lb_env_free(struct lb_env *env)
@@ -43,7 +80,7 @@ void lb_env_free(struct lb_env *env)
     if (!env)
         return;
     for (size_t i = 0; i < env->ntargets; i++)
-        free_target(&env->targets[i]);
+        lb_env_target_clear(&env->targets[i]);
     free(env->targets);
     lb_notify_config_free(env->notify);
     for (size_t i = 0; i < env->nbackups; i++) {
@@ -144,7 +181,7 @@ void lb_env_remove_target(struct lb_env *env, const char *name)
         struct lb_env_target *t = &env->targets[i];
         if (strcmp(t->name, name) != 0)
             continue;
-        free_target(t);
+        lb_env_target_clear(t);
         memmove(t, t + 1, (env->ntargets - i - 1) * sizeof(*t));
         env->ntargets--;
         return;

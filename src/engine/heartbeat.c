@@ -121,20 +121,15 @@ out:
 
 /* ---- a writer's target -------------------------------------------------- */
 
-/* A copy of what the guard reads of a target, and the conninfo to use. */
+/* A copy of the target, with the conninfo to use. */
 static struct lb_env_target *target_copy(const struct lb_env_target *src, const char *conninfo)
 {
-    struct lb_env_target *t = lb_xcalloc(1, sizeof(*t));
-    t->name = lb_xstrdup(src->name);
-    t->conninfo = lb_xstrdup(conninfo ? conninfo : src->conninfo);
-    t->role = lb_xstrdup(src->role);
-    t->region = lb_xstrdup(src->region);
-    t->system_identifier = lb_xstrdup(src->system_identifier);
-    t->cluster_name = lb_xstrdup(src->cluster_name);
-    t->guard_token = lb_xstrdup(src->guard_token);
-    t->replica_of = lb_xstrdup(src->replica_of);
-    t->data_dir = lb_xstrdup(src->data_dir);
-    t->line = src->line;
+    struct lb_env_target *t = lb_env_target_dup(src);
+
+    if (conninfo) {
+        free(t->conninfo);
+        t->conninfo = lb_xstrdup(conninfo);
+    }
     return t;
 }
 
@@ -142,15 +137,7 @@ static void target_free(struct lb_env_target *t)
 {
     if (!t)
         return;
-    free(t->name);
-    free(t->conninfo);
-    free(t->role);
-    free(t->region);
-    free(t->system_identifier);
-    free(t->cluster_name);
-    free(t->guard_token);
-    free(t->replica_of);
-    free(t->data_dir);
+    lb_env_target_clear(t);
     free(t);
 }
 

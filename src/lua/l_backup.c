@@ -62,7 +62,7 @@ static int l_backup_new(lua_State *L)
     return 1;
 }
 
-static void push_provenance(lua_State *L, const struct lb_provenance *p)
+void l_push_provenance(lua_State *L, const struct lb_provenance *p)
 {
     char iso[40];
     lua_createtable(L, 0, 10);
@@ -88,6 +88,10 @@ static void push_provenance(lua_State *L, const struct lb_provenance *p)
     }
     lua_pushinteger(L, p->taken_at);
     lua_setfield(L, -2, "taken_at_ms");
+    if (p->finished_at > 0) {
+        lua_pushinteger(L, p->finished_at);
+        lua_setfield(L, -2, "finished_at_ms");
+    }
     lb_wall_format(p->taken_at, iso, sizeof(iso));
     lua_pushstring(L, iso);
     lua_setfield(L, -2, "taken_at");
@@ -114,7 +118,7 @@ static int prov_gc(lua_State *L)
     return 0;
 }
 
-static struct lb_provenance **new_prov_box(lua_State *L)
+struct lb_provenance **l_new_provenance_box(lua_State *L)
 {
     struct lb_provenance **box = lua_newuserdatauv(L, sizeof(*box), 0);
     *box = NULL;
@@ -215,7 +219,7 @@ static int l_backup_info(lua_State *L)
     if (s->executing && s->deadline_ms < deadline)
         deadline = s->deadline_ms;
     exists = stat(eb->path, &st) == 0;
-    p = new_prov_box(L);
+    p = l_new_provenance_box(L);
     rc = lb_provenance_read(eb->path, p, &e);
     if (rc < 0 && !exists) {
         lua_pushnil(L);
@@ -223,7 +227,7 @@ static int l_backup_info(lua_State *L)
         return 2;
     }
     if (rc == 0) {
-        push_provenance(L, *p);
+        l_push_provenance(L, *p);
     } else {
         lua_createtable(L, 0, 6);
         lua_pushstring(L, e.msg);
@@ -280,7 +284,7 @@ static int toolrun_gc(lua_State *L)
     return 0;
 }
 
-static struct lb_tool_run *new_toolrun_box(lua_State *L)
+struct lb_tool_run *l_new_tool_run(lua_State *L)
 {
     struct lb_tool_run *tr = lua_newuserdatauv(L, sizeof(*tr), 0);
     memset(tr, 0, sizeof(*tr));
@@ -290,15 +294,6 @@ static struct lb_tool_run *new_toolrun_box(lua_State *L)
     }
     lua_setmetatable(L, -2);
     return tr;
-}
-
-/* Last non-empty line of a tool's output, for error messages. */
-static void last_line(const char *out, char *buf, size_t bufsz)
-{
-    char *line = lb_str_last_line(out);
-
-    snprintf(buf, bufsz, "%s", line);
-    free(line);
 }
 
 static void get_target_field(lua_State *L, int opts, struct l_target **t)
@@ -311,7 +306,7 @@ static void get_target_field(lua_State *L, int opts, struct l_target **t)
 
 /* ---- restore ------------------------------------------------------------ */
 
-static struct lb_script *restore_begin(lua_State *L, const char *what)
+struct lb_script *l_restore_begin(lua_State *L, const char *what)
 {
     struct lb_script *s = l_need_exec(L, what);
     const char *kind = lb_run_current_kind(s->run);
@@ -325,7 +320,7 @@ static struct lb_script *restore_begin(lua_State *L, const char *what)
 static int l_restore_pg_restore(lua_State *L)
 {
     static const char *const keys[] = {"target", "from", "tables", "jobs", "clean", NULL};
-    struct lb_script *s = restore_begin(L, "restore.pg_restore");
+    struct lb_script *s = l_restore_begin(L, "restore.pg_restore");
     struct l_target *t;
     struct lb_restore_opts ro = {0};
     struct lb_provenance *prov = NULL;
@@ -390,16 +385,11 @@ static int l_restore_pg_restore(lua_State *L)
         lb_run_log(s->run, line);
     }
 
-    struct lb_tool_run *tr = new_toolrun_box(L);
+    struct lb_tool_run *tr = l_new_tool_run(L);
     int rc = lb_backup_pg_restore(&ro, tr, &e);
     l_record_tool(L, "pg_restore", tr);
     if (rc < 0)
         return lb_lua_raise(L, &e);
-    if (tr->exit_status != 0) {
-        last_line(tr->output, line, sizeof(line));
-        return l_raise(L, LB_EPROC, "pg_restore exited with status %d: %s", tr->exit_status,
-                       line);
-    }
     lua_createtable(L, 0, 2);
     lua_pushnumber(L, (lua_Number)tr->duration_ms / 1000.0);
     lua_setfield(L, -2, "duration");
@@ -433,23 +423,17 @@ static int l_backupctl_pg_dump(lua_State *L)
     o.conninfo = l_target_env(L, t)->conninfo;
     o.path = eb->path;
     o.deadline_ms = l_deadline(L);
-    struct lb_tool_run *tr = new_toolrun_box(L);
+    struct lb_tool_run *tr = l_new_tool_run(L);
     int rc = lb_backup_pg_dump(&o, tr, &prov, &e);
     l_record_tool(L, "pg_dump", tr);
     if (rc < 0) {
         lb_provenance_free(prov);
         return lb_lua_raise(L, &e);
     }
-    if (tr->exit_status != 0) {
-        lb_provenance_free(prov);
-        last_line(tr->output, line, sizeof(line));
-        return l_raise(L, LB_EPROC, "pg_dump exited with status %d: %s", tr->exit_status,
-                       line);
-    }
     snprintf(line, sizeof(line), "pg_dump of target '%s' written to %s", t->name, eb->path);
     lb_run_log(s->run, line);
     if (prov) {
-        push_provenance(L, prov);
+        l_push_provenance(L, prov);
         lb_provenance_free(prov);
     } else {
         lua_pushnil(L);

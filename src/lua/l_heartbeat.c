@@ -205,20 +205,6 @@ void l_writers_follow_routes(lua_State *L)
     }
 }
 
-static void check_keys(lua_State *L, int t, const char *what, const char *const *keys)
-{
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        int ok = 0;
-        lua_pop(L, 1);
-        for (const char *const *k = keys; *k; k++)
-            if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), *k) == 0)
-                ok = 1;
-        if (!ok)
-            luaL_error(L, "%s: unknown option '%s'", what, luaL_tolstring(L, -1, NULL));
-    }
-}
-
 static void set_int(lua_State *L, const char *k, int64_t v)
 {
     lua_pushinteger(L, (lua_Integer)v);
@@ -250,7 +236,7 @@ static int l_target_heartbeat_start(lua_State *L)
 
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
-        check_keys(L, 2, "target:heartbeat_start", keys);
+        l_check_options(L, 2, "target:heartbeat_start", keys);
         interval = l_opt_duration_field(L, 2, "interval");
     }
     if (interval < 0)
@@ -402,7 +388,7 @@ static int l_target_heartbeat_rpo(lua_State *L)
 
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
-        check_keys(L, 2, "target:heartbeat_rpo", keys);
+        l_check_options(L, 2, "target:heartbeat_rpo", keys);
         if (lua_getfield(L, 2, "from") != LUA_TNIL) {
             l_check_backup(L, -1);
             from_idx = lua_gettop(L);
@@ -471,7 +457,7 @@ static int l_target_load_start(lua_State *L)
 
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
-        check_keys(L, 2, "target:load_start", keys);
+        l_check_options(L, 2, "target:load_start", keys);
         tps = (double)l_opt_number_field(L, 2, "tps", 20);
     }
     if (!(tps > 0 && tps <= LB_LOAD_MAX_TPS))

@@ -210,24 +210,6 @@ static const char *const request_keys[] = {
     "method", "url", "headers", "body", "json", "timeout", "aws", "verify_tls", "ca_file",
     "max_body", "follow_redirects", NULL};
 
-/* Raise on a key the options table does not know (a typo would otherwise
- * silently send a different request). */
-static void check_keys(lua_State *L, int t, const char *what, const char *const *known)
-{
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        int ok = 0;
-        lua_pop(L, 1);
-        if (lua_type(L, -1) == LUA_TSTRING)
-            for (int i = 0; known[i] && !ok; i++)
-                ok = strcmp(lua_tostring(L, -1), known[i]) == 0;
-        if (!ok)
-            luaL_error(L, "%s: unknown option '%s'", what,
-                       lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
-                                                      : luaL_typename(L, -1));
-    }
-}
-
 static int has_header_named(const char *const *h, size_t n, const char *name)
 {
     size_t len = strlen(name);
@@ -342,7 +324,7 @@ static int do_request(lua_State *L, int opts, const char *what, const char *meth
     int rc;
 
     luaL_checkstack(L, 24, what);
-    check_keys(L, opts, what, request_keys);
+    l_check_options(L, opts, what, request_keys);
     if (!method) {
         method = l_opt_string_field(L, opts, "method", NULL);
     } else if (lua_getfield(L, opts, "method") != LUA_TNIL) {
@@ -382,7 +364,7 @@ static int do_request(lua_State *L, int opts, const char *what, const char *meth
     if (lua_getfield(L, opts, "aws") == LUA_TTABLE) {
         static const char *const aws_keys[] = {"region", "service", NULL};
         int at = lua_gettop(L);
-        check_keys(L, at, "http: aws", aws_keys);
+        l_check_options(L, at, "http: aws", aws_keys);
         req.aws_region = l_opt_string_field(L, at, "region", NULL);
         req.aws_service = l_opt_string_field(L, at, "service", NULL);
         if (!req.aws_region || !req.aws_service)

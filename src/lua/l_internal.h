@@ -32,6 +32,9 @@ struct lb_script *l_need_exec(lua_State *L, const char *what);
  * raise_on_failure: a non-zero exit or a kill raises an error naming the
  * output's last line instead. Shared by exec and restore.command. */
 int l_exec_run(lua_State *L, const char *what, int raise_on_failure);
+/* Restores run in a step of kind "restore" (or "action"), or in a
+ * rollback: raises otherwise. Returns the script (l_need_exec). */
+struct lb_script *l_restore_begin(lua_State *L, const char *what);
 
 /* Raise an operational error with a code and a printf message. */
 int l_raise(lua_State *L, int code, const char *fmt, ...)
@@ -51,6 +54,9 @@ int64_t l_check_duration(lua_State *L, int idx);
 /* An array of strings at t[k] (or nil), returned NULL-ended; lives in a
  * userdata box pushed on the stack (freed by the GC). */
 const char **l_opt_string_array(lua_State *L, int t, const char *k);
+/* Raise "<what>: unknown option '<key>'" for a key of the options table at
+ * t that is not in the NULL-ended `known` (a typo must not pass silently). */
+void l_check_options(lua_State *L, int t, const char *what, const char *const *known);
 
 struct lb_pg_result;
 /* Push a query result as an array of row tables with typed values. */
@@ -78,6 +84,17 @@ const struct lb_env_backup *l_check_backup(lua_State *L, int idx);
 /* Record a tool run (command, status, output) on the current step. */
 struct lb_tool_run;
 void l_record_tool(lua_State *L, const char *what, const struct lb_tool_run *tr);
+/* A zeroed tool run in a userdata pushed on the stack, freed by the GC even
+ * if recording raises. */
+struct lb_tool_run *l_new_tool_run(lua_State *L);
+
+/* Provenance as scenarios see it (backup:info(), backupctl.*): { kind,
+ * system_identifier, cluster_name, database, version, taken_at,
+ * taken_at_ms, age, tables, rows, ... }. */
+struct lb_provenance;
+void l_push_provenance(lua_State *L, const struct lb_provenance *p);
+/* A box for a provenance pushed on the stack: *box is freed by the GC. */
+struct lb_provenance **l_new_provenance_box(lua_State *L);
 
 /* Target methods defined beside their concern (l_validate.c, l_heartbeat.c). */
 extern const luaL_Reg l_target_validate_methods[];

@@ -86,12 +86,6 @@ static int strbox_gc(lua_State *L)
     return 0;
 }
 
-static int toolrun_gc(lua_State *L)
-{
-    lb_tool_run_free(lua_touserdata(L, 1));
-    return 0;
-}
-
 static void *new_box(lua_State *L, size_t size, const char *mt, lua_CFunction gc)
 {
     void *b = lua_newuserdatauv(L, size, 0);
@@ -115,11 +109,6 @@ static char *box_str(lua_State *L, char *p)
     struct strbox *b = new_box(L, sizeof(struct strbox), "lifeboat.recover.str", strbox_gc);
     b->p = p;
     return p;
-}
-
-static struct lb_tool_run *new_toolrun(lua_State *L)
-{
-    return new_box(L, sizeof(struct lb_tool_run), "lifeboat.recover.toolrun", toolrun_gc);
 }
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -174,46 +163,11 @@ static void gap(lua_State *L, const char *severity, const char *category, const 
     lb_run_gap(l_script(L)->run, severity, category, title, detail, &e);
 }
 
-/* Last non-empty line of a tool's output. */
-static void last_line(const char *out, char *buf, size_t bufsz)
-{
-    char *line = lb_str_last_line(out);
-
-    snprintf(buf, bufsz, "%s", line);
-    free(line);
-}
-
 /* Record a tool run on the step (when it ran at all). */
 static void record(lua_State *L, const char *what, const struct lb_tool_run *tr)
 {
     if (tr->cmdline || tr->output || tr->duration_ms > 0)
         l_record_tool(L, what, tr);
-}
-
-/* Raise unless every key of the options table at idx is in `keys`. */
-static void check_keys(lua_State *L, int idx, const char *what, const char *const *keys)
-{
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        int ok = 0;
-        lua_pop(L, 1);
-        for (const char *const *k = keys; *k; k++)
-            if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), *k) == 0)
-                ok = 1;
-        if (!ok)
-            luaL_error(L, "%s: unknown option '%s'", what, luaL_tolstring(L, -1, NULL));
-    }
-}
-
-/* Restores run in a restore (or action) step, or in a rollback. */
-static struct lb_script *restore_begin(lua_State *L, const char *what)
-{
-    struct lb_script *s = l_need_exec(L, what);
-    const char *kind = lb_run_current_kind(s->run);
-    if (!s->in_rollback && (!kind || (strcmp(kind, "restore") != 0 &&
-                                      strcmp(kind, "action") != 0)))
-        luaL_error(L, "%s must run inside a step of kind \"restore\" (or a rollback)", what);
-    return s;
 }
 
 /* A target given as a handle or a name (field k of the table at t, or the
@@ -492,7 +446,7 @@ static void stop_one(lua_State *L, const struct lb_env_target *et, const char *m
     int rc;
 
     remember_last_lsn(L, et);
-    tr = new_toolrun(L);
+    tr = l_new_tool_run(L);
 
     if (fence)
         rc = lb_cluster_fence(et, l_deadline(L), tr, &e);
@@ -522,7 +476,7 @@ static int l_fault_stop_server(lua_State *L)
 
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
-        check_keys(L, 2, "fault.stop_server", keys);
+        l_check_options(L, 2, "fault.stop_server", keys);
         mode = l_opt_string_field(L, 2, "mode", "immediate");
         fence = l_opt_bool_field(L, 2, "fence", 0);
     }
@@ -558,7 +512,7 @@ static int l_fault_region_loss(lua_State *L)
 
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
-        check_keys(L, 2, "fault.region_loss", keys);
+        l_check_options(L, 2, "fault.region_loss", keys);
         want_fence = l_opt_bool_field(L, 2, "fence", 1);
     }
     s = l_fault_checks(L, "region_loss", NULL);
@@ -942,7 +896,7 @@ static int l_fault_corrupt_rows(lua_State *L)
     lua_Integer n = 10;
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
-        check_keys(L, 3, "fault.corrupt_rows", keys);
+        l_check_options(L, 3, "fault.corrupt_rows", keys);
         n = l_opt_int_field(L, 3, "rows", 10);
     }
     if (n < 1)
@@ -1227,7 +1181,7 @@ static int restore_in_place(lua_State *L, struct l_target *t, const char *name,
 
     /* The new data directory, beside the old one, while the old server runs. */
     newdir->p = lb_cluster_sibling_dir(et->data_dir, "restore");
-    tr = new_toolrun(L);
+    tr = l_new_tool_run(L);
     ph = lb_mono_ms();
     rc = prep_run(p, newdir->p, et->data_dir, NULL, l_deadline(L), tr, &e);
     snprintf(what, sizeof(what), "%s", p->kind == PREP_PITR ? "pitr.prepare"
@@ -1241,7 +1195,7 @@ static int restore_in_place(lua_State *L, struct l_target *t, const char *name,
 
     if (was_running) {
         ph = lb_mono_ms();
-        tr = new_toolrun(L);
+        tr = l_new_tool_run(L);
         rc = lb_cluster_stop(et, "fast", l_deadline(L), tr, &e);
         record(L, "restore.stop", tr);
         if (rc < 0) {
@@ -1269,7 +1223,7 @@ static int restore_in_place(lua_State *L, struct l_target *t, const char *name,
     phase(L, "swap", ph, lb_mono_ms());
 
     ph = lb_mono_ms();
-    tr = new_toolrun(L);
+    tr = l_new_tool_run(L);
     rc = lb_cluster_start(et, l_deadline(L), tr, &e);
     record(L, "restore.start", tr);
     if (rc == 0) {
@@ -1561,7 +1515,7 @@ static int restore_scratch_cluster(lua_State *L, const char *source, const struc
     sc = new_scratch(L, SCRATCH_CLUSTER, name);
     sc->beside = lb_xstrdup(src->data_dir);
     sc->data_dir = lb_cluster_sibling_dir(src->data_dir, "scratch");
-    tr = new_toolrun(L);
+    tr = l_new_tool_run(L);
     ph = lb_mono_ms();
     rc = prep_run(p, sc->data_dir, NULL, settings, l_deadline(L), tr, &e);
     record(L, p->kind == PREP_PITR ? "pitr.prepare" : "pgbackrest.restore", tr);
@@ -1570,7 +1524,7 @@ static int restore_scratch_cluster(lua_State *L, const char *source, const struc
     phase(L, p->kind == PREP_PITR ? "copy" : "pgbackrest-restore", ph, lb_mono_ms());
 
     ph = lb_mono_ms();
-    tr = new_toolrun(L);
+    tr = l_new_tool_run(L);
     {
         char *log = lb_path_join(sc->data_dir, "lifeboat-scratch.log");
         box_str(L, log);
@@ -1691,17 +1645,11 @@ static int restore_scratch_database(lua_State *L, const char *source,
     ro.jobs = jobs;
     ro.conn = db->c;
     ro.deadline_ms = l_deadline(L);
-    tr = new_toolrun(L);
+    tr = l_new_tool_run(L);
     rc = lb_backup_pg_restore(&ro, tr, &e);
     record(L, "pg_restore", tr);
     if (rc < 0)
         return lb_lua_raise(L, &e);
-    if (tr->exit_status != 0) {
-        char line[600];
-        last_line(tr->output, line, sizeof(line));
-        return l_raise(L, LB_EPROC, "pg_restore exited with status %d: %s", tr->exit_status,
-                       line);
-    }
     phase(L, "pg_restore", ph, lb_mono_ms());
     /* lifeboat's own throw-away database on a proven cluster: it gets the
      * guard marker if the archive did not bring it. */
@@ -1857,9 +1805,9 @@ static int l_restore_pitr(lua_State *L)
     struct prep p;
     const struct lb_env_backup *eb;
 
-    restore_begin(L, "restore.pitr");
+    l_restore_begin(L, "restore.pitr");
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_keys(L, 1, "restore.pitr", keys);
+    l_check_options(L, 1, "restore.pitr", keys);
     memset(&p, 0, sizeof(p));
     p.what = "restore.pitr";
     eb = from_backup(L, 1, p.what);
@@ -1876,9 +1824,9 @@ static int l_restore_pgbackrest(lua_State *L)
     struct prep p;
     const struct lb_env_backup *eb = NULL;
 
-    restore_begin(L, "restore.pgbackrest");
+    l_restore_begin(L, "restore.pgbackrest");
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_keys(L, 1, "restore.pgbackrest", keys);
+    l_check_options(L, 1, "restore.pgbackrest", keys);
     memset(&p, 0, sizeof(p));
     p.what = "restore.pgbackrest";
     lua_getfield(L, 1, "from");
@@ -1898,9 +1846,9 @@ static int l_restore_scratch(lua_State *L)
     const struct lb_env_backup *eb;
     char name[160];
 
-    restore_begin(L, "restore.scratch");
+    l_restore_begin(L, "restore.scratch");
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_keys(L, 1, "restore.scratch", keys);
+    l_check_options(L, 1, "restore.scratch", keys);
     memset(&p, 0, sizeof(p));
     p.what = "restore.scratch";
     eb = from_backup(L, 1, p.what);
@@ -2000,7 +1948,7 @@ static int l_restore_promote(lua_State *L)
 {
     static const char *const keys[] = {"replica", "switchover", "max_lag", "routes",
                                        "recovered", NULL};
-    struct lb_script *s = restore_begin(L, "restore.promote");
+    struct lb_script *s = l_restore_begin(L, "restore.promote");
     struct l_target *rh;
     const struct lb_env_target *et, *old = NULL;
     struct pgbox *box, *obox;
@@ -2012,7 +1960,7 @@ static int l_restore_promote(lua_State *L)
     int switchover, mark, nroutes = 0, routes;
 
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_keys(L, 1, "restore.promote", keys);
+    l_check_options(L, 1, "restore.promote", keys);
     if (lua_getfield(L, 1, "replica") == LUA_TNIL)
         return luaL_error(L, "restore.promote: 'replica' (a target handle or name) is required");
     lua_pop(L, 1);
@@ -2116,7 +2064,7 @@ static int l_restore_promote(lua_State *L)
                 return lb_lua_raise(L, &e);
             lb_pg_close(obox->c);
             obox->c = NULL;
-            tr = new_toolrun(L);
+            tr = l_new_tool_run(L);
             rc = lb_cluster_stop(old, "fast", l_deadline(L), tr, &e);
             record(L, "switchover.stop", tr);
             lua_pop(L, 1);
@@ -2209,7 +2157,7 @@ static int l_restore_promote(lua_State *L)
 /* restore.command{ "prog", "arg", ... | argv, timeout, env } -> { status, output, duration } */
 static int l_restore_command(lua_State *L)
 {
-    restore_begin(L, "restore.command");
+    l_restore_begin(L, "restore.command");
     return l_exec_run(L, "restore.command", 1);
 }
 
@@ -2283,7 +2231,7 @@ static int unfence_and_prove(lua_State *L, const char *name, const char *action)
         offline_guard(L, et, action);
         return 0;
     }
-    tr = new_toolrun(L);
+    tr = l_new_tool_run(L);
     rc = lb_cluster_unfence(et, l_deadline(L), tr, &e);
     record(L, "unfence", tr);
     lua_pop(L, 1);
@@ -2310,7 +2258,7 @@ static int unfence_and_prove(lua_State *L, const char *name, const char *action)
 static int l_restore_rebuild_replica(lua_State *L)
 {
     static const char *const keys[] = {"target", "from", "slot", "keep_old", NULL};
-    struct lb_script *s = restore_begin(L, "restore.rebuild_replica");
+    struct lb_script *s = l_restore_begin(L, "restore.rebuild_replica");
     struct l_target *th, *fh;
     const struct lb_env_target *et, *src;
     struct pgbox *box = new_pgbox(L), *sbox = new_pgbox(L);
@@ -2326,7 +2274,7 @@ static int l_restore_rebuild_replica(lua_State *L)
     int keep_old, rc;
 
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_keys(L, 1, "restore.rebuild_replica", keys);
+    l_check_options(L, 1, "restore.rebuild_replica", keys);
     if (lua_getfield(L, 1, "target") == LUA_TNIL || lua_getfield(L, 1, "from") == LUA_TNIL)
         return luaL_error(L, "restore.rebuild_replica: 'target' and 'from' are required");
     lua_pop(L, 2);
@@ -2359,7 +2307,7 @@ static int l_restore_rebuild_replica(lua_State *L)
         lb_pg_close(box->c);
         box->c = NULL;
         offline_guard(L, et, "restore.rebuild_replica");
-        tr = new_toolrun(L);
+        tr = l_new_tool_run(L);
         rc = lb_cluster_stop(et, "fast", l_deadline(L), tr, &e);
         record(L, "rebuild.stop", tr);
         lua_pop(L, 1);
@@ -2397,7 +2345,7 @@ static int l_restore_rebuild_replica(lua_State *L)
         co.settings = settings;
     }
     newdir->p = lb_cluster_sibling_dir(et->data_dir, "clone");
-    tr = new_toolrun(L);
+    tr = l_new_tool_run(L);
     rc = lb_cluster_clone(src->conninfo, newdir->p, &co, l_deadline(L), tr, &e);
     record(L, "pg_basebackup", tr);
     if (rc < 0) {
@@ -2412,7 +2360,7 @@ static int l_restore_rebuild_replica(lua_State *L)
         lb_cluster_remove_dir(et->data_dir, newdir->p, &ignore);
         return lb_lua_raise(L, &e);
     }
-    tr = new_toolrun(L);
+    tr = l_new_tool_run(L);
     rc = lb_cluster_start(et, l_deadline(L), tr, &e);
     record(L, "rebuild.start", tr);
     if (rc == 0) {
@@ -2469,9 +2417,9 @@ static int l_restore_unfence(lua_State *L)
     char tname[128], other[128];
     int start, unfenced = 0, started = 0, rc;
 
-    restore_begin(L, "restore.unfence");
+    l_restore_begin(L, "restore.unfence");
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_keys(L, 1, "restore.unfence", keys);
+    l_check_options(L, 1, "restore.unfence", keys);
     if (lua_getfield(L, 1, "target") == LUA_TNIL)
         return luaL_error(L, "restore.unfence: 'target' is required");
     lua_pop(L, 1);
@@ -2492,7 +2440,7 @@ static int l_restore_unfence(lua_State *L)
         unfenced = unfence_and_prove(L, tname, "restore.unfence");
         et = env_target(L, tname);
         if (start) {
-            tr = new_toolrun(L);
+            tr = l_new_tool_run(L);
             rc = lb_cluster_start(et, l_deadline(L), tr, &e);
             record(L, "unfence.start", tr);
             lua_pop(L, 1);
@@ -2518,41 +2466,6 @@ static int l_restore_unfence(lua_State *L)
 
 /* ---- backupctl.basebackup, backupctl.pgbackrest ------------------------------------ */
 
-static int provbox_gc(lua_State *L)
-{
-    struct lb_provenance **p = lua_touserdata(L, 1);
-    lb_provenance_free(*p);
-    *p = NULL;
-    return 0;
-}
-
-/* { taken_at, taken_at_ms, finished_at_ms, age, rows, system_identifier } of a provenance */
-static void push_prov_summary(lua_State *L, const struct lb_provenance *p)
-{
-    char iso[40];
-    int64_t rows = 0;
-    lua_createtable(L, 0, 6);
-    lb_wall_format(p->taken_at, iso, sizeof(iso));
-    lua_pushstring(L, iso);
-    lua_setfield(L, -2, "taken_at");
-    lua_pushinteger(L, p->taken_at);
-    lua_setfield(L, -2, "taken_at_ms");
-    if (p->finished_at > 0) {
-        lua_pushinteger(L, p->finished_at);
-        lua_setfield(L, -2, "finished_at_ms");
-    }
-    lua_pushnumber(L, (lua_Number)(lb_wall_ms() - p->taken_at) / 1000.0);
-    lua_setfield(L, -2, "age");
-    for (size_t i = 0; i < p->ntables; i++)
-        rows += p->tables[i].rows;
-    lua_pushinteger(L, rows);
-    lua_setfield(L, -2, "rows");
-    if (p->source_system_identifier) {
-        lua_pushstring(L, p->source_system_identifier);
-        lua_setfield(L, -2, "system_identifier");
-    }
-}
-
 /* backupctl.basebackup{ target, to = backup, tar = false } -> provenance */
 static int l_backupctl_basebackup(lua_State *L)
 {
@@ -2568,7 +2481,7 @@ static int l_backupctl_basebackup(lua_State *L)
 
     l_need_exec(L, "backupctl.basebackup");
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_keys(L, 1, "backupctl.basebackup", keys);
+    l_check_options(L, 1, "backupctl.basebackup", keys);
     if (lua_getfield(L, 1, "target") == LUA_TNIL)
         return luaL_error(L, "backupctl.basebackup: 'target' is required");
     lua_pop(L, 1);
@@ -2588,15 +2501,15 @@ static int l_backupctl_basebackup(lua_State *L)
     o.path = eb->path;
     o.tar = l_opt_bool_field(L, 1, "tar", 0);
     o.deadline_ms = l_deadline(L);
-    prov = new_box(L, sizeof(*prov), "lifeboat.recover.prov", provbox_gc);
-    tr = new_toolrun(L);
+    prov = l_new_provenance_box(L);
+    tr = l_new_tool_run(L);
     rc = lb_backup_basebackup(&o, tr, prov, &e);
     record(L, "pg_basebackup", tr);
     if (rc < 0)
         return lb_lua_raise(L, &e);
     logf_run(L, "base backup of target '%s' written to %s", name, eb->path);
     if (*prov)
-        push_prov_summary(L, *prov);
+        l_push_provenance(L, *prov);
     else
         lua_pushnil(L);
     return 1;
@@ -2618,7 +2531,7 @@ static int l_backupctl_pgbackrest(lua_State *L)
 
     l_need_exec(L, "backupctl.pgbackrest");
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_keys(L, 1, "backupctl.pgbackrest", keys);
+    l_check_options(L, 1, "backupctl.pgbackrest", keys);
     if (lua_getfield(L, 1, "target") == LUA_TNIL)
         return luaL_error(L, "backupctl.pgbackrest: 'target' is required");
     lua_pop(L, 1);
@@ -2641,8 +2554,8 @@ static int l_backupctl_pgbackrest(lua_State *L)
     o.stanza = eb->stanza;
     o.repo = eb->repo;
     o.deadline_ms = l_deadline(L);
-    prov = new_box(L, sizeof(*prov), "lifeboat.recover.prov", provbox_gc);
-    tr = new_toolrun(L);
+    prov = l_new_provenance_box(L);
+    tr = l_new_tool_run(L);
     rc = lb_backup_pgbackrest_backup(&o, type, env_target(L, name)->conninfo, tr, prov, &e);
     record(L, "pgbackrest.backup", tr);
     if (rc < 0)
@@ -2650,7 +2563,7 @@ static int l_backupctl_pgbackrest(lua_State *L)
     logf_run(L, "pgBackRest %s backup of target '%s' into stanza %s repo %d", type, name,
              eb->stanza, eb->repo);
     if (*prov)
-        push_prov_summary(L, *prov);
+        l_push_provenance(L, *prov);
     else
         lua_pushnil(L);
     return 1;

@@ -30,6 +30,20 @@ const char *l_opt_string_field(lua_State *L, int t, const char *k, const char *d
     return v;
 }
 
+void l_check_options(lua_State *L, int t, const char *what, const char *const *known)
+{
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        int ok = 0;
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING)
+            for (const char *const *k = known; *k && !ok; k++)
+                ok = strcmp(lua_tostring(L, -1), *k) == 0;
+        if (!ok)
+            luaL_error(L, "%s: unknown option '%s'", what, luaL_tolstring(L, -1, NULL));
+    }
+}
+
 lua_Integer l_opt_int_field(lua_State *L, int t, const char *k, lua_Integer def)
 {
     lua_Integer v = def;

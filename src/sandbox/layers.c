@@ -49,19 +49,6 @@ int lb_sb_unfence(const struct lb_sb *s, struct lb_err *err)
     return rc;
 }
 
-/* A word for /bin/sh: single-quoted. */
-static void sh_word(struct lb_buf *b, const char *s)
-{
-    lb_buf_addc(b, '\'');
-    for (; *s != '\0'; s++) {
-        if (*s == '\'')
-            lb_buf_adds(b, "'\\''");
-        else
-            lb_buf_addc(b, *s);
-    }
-    lb_buf_addc(b, '\'');
-}
-
 static int write_script(const char *path, const char *text, struct lb_err *err)
 {
     int rc = lb_file_write(path, text, strlen(text), err);
@@ -81,10 +68,10 @@ int lb_sb_write_fence_commands(const struct lb_sb *sb, struct lb_err *err)
         goto out;
     if (sb->run_as != NULL) {
         lb_buf_adds(&run, "runuser -u ");
-        sh_word(&run, sb->run_as);
+        lb_buf_add_sh_word(&run, sb->run_as);
         lb_buf_adds(&run, " -- ");
     }
-    sh_word(&run, sb->pg_ctl);
+    lb_buf_add_sh_word(&run, sb->pg_ctl);
     lb_buf_adds(&fence,
                 "#!/bin/sh\n"
                 "# Written by `lifeboat sandbox up`. Fence a sandbox server as a lost region\n"

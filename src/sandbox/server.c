@@ -193,31 +193,6 @@ int lb_sb_initdb(struct lb_sb *sb, struct lb_err *err)
     return run_pg(sb, argv, TOOL_TIMEOUT_MS, NULL, err);
 }
 
-/* 'value' for postgresql.conf: quotes doubled, backslashes escaped. */
-static void conf_quote(struct lb_buf *b, const char *s)
-{
-    lb_buf_addc(b, '\'');
-    for (; *s != '\0'; s++) {
-        if (*s == '\'' || *s == '\\')
-            lb_buf_addc(b, *s);
-        lb_buf_addc(b, *s);
-    }
-    lb_buf_addc(b, '\'');
-}
-
-/* A word for /bin/sh: single-quoted, embedded quotes closed and escaped. */
-static void sh_quote(struct lb_buf *b, const char *s)
-{
-    lb_buf_addc(b, '\'');
-    for (; *s != '\0'; s++) {
-        if (*s == '\'')
-            lb_buf_adds(b, "'\\''");
-        else
-            lb_buf_addc(b, *s);
-    }
-    lb_buf_addc(b, '\'');
-}
-
 char *lb_sb_archive_command(const struct lb_sb *sb, int with_pgbackrest)
 {
     struct lb_buf cmd = {0};
@@ -228,21 +203,21 @@ char *lb_sb_archive_command(const struct lb_sb *sb, int with_pgbackrest)
      * sharing the archive after a failover), but accept an identical one:
      * a retry after the copy worked and the push failed must succeed. */
     lb_buf_adds(&cmd, "test ! -f ");
-    sh_quote(&cmd, dest);
+    lb_buf_add_sh_word(&cmd, dest);
     lb_buf_adds(&cmd, " && cp %p ");
-    sh_quote(&cmd, tmp);
+    lb_buf_add_sh_word(&cmd, tmp);
     lb_buf_adds(&cmd, " && mv ");
-    sh_quote(&cmd, tmp);
+    lb_buf_add_sh_word(&cmd, tmp);
     lb_buf_addc(&cmd, ' ');
-    sh_quote(&cmd, dest);
+    lb_buf_add_sh_word(&cmd, dest);
     lb_buf_adds(&cmd, " || cmp -s %p ");
-    sh_quote(&cmd, dest);
+    lb_buf_add_sh_word(&cmd, dest);
     if (with_pgbackrest && sb->pgbr_conf != NULL) {
         /* The server runs it from its data directory: pg1-path is that
          * directory, so a promoted replica or a restored copy pushes its
          * own WAL, not the primary's file of the same name. */
         lb_buf_adds(&cmd, " && pgbackrest --config=");
-        sh_quote(&cmd, sb->pgbr_conf);
+        lb_buf_add_sh_word(&cmd, sb->pgbr_conf);
         lb_buf_adds(&cmd, " --stanza=" SB_STANZA " --pg1-path=\"$(pwd -P)\" archive-push %p");
     }
     free(dest);
@@ -284,9 +259,9 @@ int lb_sb_configure(struct lb_sb *sb, struct lb_err *err)
     lb_buf_adds(&conf, "\n# ---- lifeboat sandbox ----\n");
     lb_buf_printf(&conf, "port = %d\n", sb->port);
     lb_buf_adds(&conf, "listen_addresses = '127.0.0.1'\nunix_socket_directories = ");
-    conf_quote(&conf, sb->sock_dir);
+    lb_buf_add_conf_string(&conf, sb->sock_dir);
     lb_buf_adds(&conf, "\ncluster_name = ");
-    conf_quote(&conf, sb->cluster_name != NULL ? sb->cluster_name : SB_CLUSTER_NAME);
+    lb_buf_add_conf_string(&conf, sb->cluster_name != NULL ? sb->cluster_name : SB_CLUSTER_NAME);
     lb_buf_adds(&conf, "\n");
     lb_buf_adds(&conf, "wal_level = replica\nmax_wal_senders = 10\nmax_replication_slots = 10\n"
                        "hot_standby = on\n"
@@ -298,7 +273,7 @@ int lb_sb_configure(struct lb_sb *sb, struct lb_err *err)
                        "log_timezone = 'UTC'\n"
                        "archive_mode = on\n"
                        "archive_command = ");
-    conf_quote(&conf, cmd);
+    lb_buf_add_conf_string(&conf, cmd);
     lb_buf_adds(&conf,
                 "\n"
                 "# fsync = off: a sandbox is rebuilt, never recovered, and seeding is\n"
@@ -315,19 +290,6 @@ out:
     return rc;
 }
 
-/* Up to n characters of a small text file ("" if unreadable). */
-static void read_small(const char *path, char *out, size_t n)
-{
-    FILE *f = fopen(path, "r");
-    size_t got = 0;
-
-    if (f != NULL) {
-        got = fread(out, 1, n - 1, f);
-        fclose(f);
-    }
-    out[got] = '\0';
-}
-
 /* PID recorded in postmaster.pid, or 0. */
 static int64_t postmaster_pid(const struct lb_sb *sb)
 {
@@ -335,7 +297,7 @@ static int64_t postmaster_pid(const struct lb_sb *sb)
     char line[64];
     int64_t pid = 0;
 
-    read_small(pidfile, line, sizeof(line));
+    lb_file_read_small(pidfile, line, sizeof(line));
     line[strcspn(line, "\n")] = '\0';
     if (lb_parse_int64(line, &pid) != 0 || pid <= 0)
         pid = 0;
@@ -352,7 +314,7 @@ static int is_zombie(int64_t pid)
     const char *p;
 
     snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
-    read_small(path, text, sizeof(text));
+    lb_file_read_small(path, text, sizeof(text));
     p = strrchr(text, ')');
     return p != NULL && p[1] == ' ' && p[2] == 'Z';
 }
@@ -376,7 +338,7 @@ static int postmaster_alive(const struct lb_sb *sb)
     if ((kill((pid_t)pid, 0) != 0 && errno == ESRCH) || is_zombie(pid))
         return 0;
     snprintf(path, sizeof(path), "/proc/%lld/comm", (long long)pid);
-    read_small(path, name, sizeof(name));
+    lb_file_read_small(path, name, sizeof(name));
     if (name[0] != '\0' && !lb_str_starts(name, "postgres"))
         alive = 0;
     /* A postmaster works from its data directory. */
@@ -408,7 +370,7 @@ static void wait_for_old_postmaster(const struct lb_sb *sb)
     while (lb_deadline_left(deadline) > 0) {
         if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
             return;
-        read_small(path, name, sizeof(name));
+        lb_file_read_small(path, name, sizeof(name));
         if (!is_zombie(pid) && !lb_str_starts(name, "postgres"))
             return;   /* the PID now belongs to something else */
         lb_sleep_ms(200);

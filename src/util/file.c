@@ -324,3 +324,15 @@ int lb_rmtree(const char *path, struct lb_err *err)
         rc = lb_err_set(err, LB_EIO, "rmdir %s: %s", path, strerror(errno));
     return rc;
 }
+
+void lb_file_read_small(const char *path, char *out, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    size_t got = 0;
+
+    if (f != NULL) {
+        got = fread(out, 1, n - 1, f);
+        fclose(f);
+    }
+    out[got] = '\0';
+}

@@ -183,3 +183,26 @@ void lb_buf_keep_tail(struct lb_buf *b, size_t n)
     b->len = n;
     b->data[n] = '\0';
 }
+
+void lb_buf_add_sh_word(struct lb_buf *b, const char *s)
+{
+    lb_buf_addc(b, '\'');
+    for (; *s != '\0'; s++) {
+        if (*s == '\'')
+            lb_buf_adds(b, "'\\''");
+        else
+            lb_buf_addc(b, *s);
+    }
+    lb_buf_addc(b, '\'');
+}
+
+void lb_buf_add_conf_string(struct lb_buf *b, const char *s)
+{
+    lb_buf_addc(b, '\'');
+    for (; *s != '\0'; s++) {
+        if (*s == '\'' || *s == '\\')
+            lb_buf_addc(b, *s);
+        lb_buf_addc(b, *s);
+    }
+    lb_buf_addc(b, '\'');
+}

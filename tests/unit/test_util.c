@@ -650,6 +650,19 @@ static void test_util_mkdirs_creates_nested_directories(void **state)
     free(file);
 }
 
+static void test_util_quoting_for_the_shell_and_postgresql_conf(void **state)
+{
+    struct lb_buf b = {0};
+
+    (void)state;
+    lb_buf_add_sh_word(&b, "it's a $dir");
+    assert_string_equal(b.data, "'it'\\''s a $dir'");
+    lb_buf_reset(&b);
+    lb_buf_add_conf_string(&b, "cp '%p' C:\\x");
+    assert_string_equal(b.data, "'cp ''%p'' C:\\\\x'");
+    lb_buf_free(&b);
+}
+
 static void test_util_paths_are_joined_normalised_and_split(void **state)
 {
     char *s;
@@ -731,6 +744,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_util_mkdirs_creates_nested_directories,
                                         setup_dir, teardown_dir),
         cmocka_unit_test(test_util_paths_are_joined_normalised_and_split),
+        cmocka_unit_test(test_util_quoting_for_the_shell_and_postgresql_conf),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
